@@ -1,0 +1,3 @@
+from mlift.cli import main
+
+raise SystemExit(main())

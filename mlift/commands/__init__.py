@@ -1,0 +1,1 @@
+"""Thin entry modules, one per `mlift` subcommand: `add_arguments(parser)` and `main(args) -> int`."""

@@ -1,0 +1,104 @@
+"""The one small interface every LLM backend implements: a batch of requests + generation params -> completions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import Field
+
+from mlift.recipe import Schema
+
+
+@dataclass
+class Request:
+    """Chat messages (for instruct models) or a raw prompt (for base models / completion endpoints)."""
+
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("a Request has either messages or a prompt, not both or neither")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"messages": self.messages} if self.messages is not None else {"prompt": self.prompt}
+
+
+@dataclass
+class Completion:
+    """The text, or the error that a request ended with after retries (then the record goes to quarantine)."""
+
+    text: str | None
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+
+class GenParams(Schema):
+    """Generation parameters; part of every cache key."""
+
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None  # None: the recipe's seed
+
+
+class Backend(Protocol):
+    backend: str
+    model: str
+
+    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]: ...
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the request and params, determines the output (for the cache key)."""
+        ...
+
+
+class _LLMBase(Schema):
+    model: str = Field(description="hub id or local path (transformers/vllm) or served model name (openai)")
+    params: GenParams = Field(default_factory=GenParams)
+    batch_size: int = Field(16, ge=1, description="requests handed to the backend at once")
+    cache: bool = True
+    price_per_1m_prompt: float = 0.0
+    price_per_1m_completion: float = 0.0
+
+
+class TransformersLLMConfig(_LLMBase):
+    backend: Literal["transformers"]
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    gguf_file: str | None = None
+    revision: str | None = None
+    chat_template: str | None = Field(None, description="Jinja chat template for tokenizers without one")
+    trust_remote_code: bool = False
+
+
+class OpenAILLMConfig(_LLMBase):
+    backend: Literal["openai"]
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1; None: the OpenAI API")
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the key")
+    concurrency: int = Field(16, ge=1)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    batch_size: int = Field(128, ge=1)
+
+
+class VLLMConfig(_LLMBase):
+    backend: Literal["vllm"]
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    revision: str | None = None
+    batch_size: int = Field(1024, ge=1)
+
+
+LLMConfig = Annotated[TransformersLLMConfig | OpenAILLMConfig | VLLMConfig, Field(discriminator="backend")]

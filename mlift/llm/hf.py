@@ -1,0 +1,109 @@
+"""transformers backend: a local or hub causal LM, batched generation on CPU or GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlift.llm.base import Completion, GenParams, Request, TransformersLLMConfig
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+class TransformersBackend:
+    backend = "transformers"
+
+    def __init__(self, cfg: TransformersLLMConfig):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.model = cfg.model
+        self.device = pick_device(cfg.device)
+        kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+        if cfg.gguf_file:
+            kwargs["gguf_file"] = cfg.gguf_file
+        self.tokenizer = AutoTokenizer.from_pretrained(cfg.model, **kwargs)
+        self.lm = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=pick_dtype(cfg.dtype, self.device), **kwargs)
+        self.lm.to(self.device).eval()
+        self.tokenizer.padding_side = "left"  # generation continues from the right edge
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if cfg.chat_template:
+            self.tokenizer.chat_template = cfg.chat_template
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "gguf": self.cfg.gguf_file,
+                "dtype": self.cfg.dtype, "chat_template": self.cfg.chat_template}
+
+    def _text(self, request: Request) -> tuple[str, bool]:
+        """The prompt string and whether the tokenizer should add special tokens (chat templates add their own)."""
+        if request.prompt is not None:
+            return request.prompt, True
+        if not self.tokenizer.chat_template:
+            raise ValueError(f"{self.model} has no chat template: send prompts, or set chat_template in the recipe")
+        text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        return text, False
+
+    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+        import torch
+
+        texts = [self._text(r) for r in requests]
+        encoded = [self.tokenizer(t, add_special_tokens=special)["input_ids"] for t, special in texts]
+        results: list[Completion | None] = [None] * len(requests)
+        # Longest first, in micro-batches: little padding, and a deterministic batch composition for a given input.
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        step = max(1, self.cfg.batch_size)
+        for start in range(0, len(order), step):
+            idx = order[start:start + step]
+            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt").to(self.device)
+            gen_kwargs: dict[str, Any] = {
+                "max_new_tokens": params.max_new_tokens,
+                "pad_token_id": self.tokenizer.pad_token_id,
+                "do_sample": params.temperature > 0,
+            }
+            if params.temperature > 0:
+                gen_kwargs.update(temperature=params.temperature, top_p=params.top_p)
+                torch.manual_seed(params.seed or 0)
+            else:
+                gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+            if params.stop:
+                gen_kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+            with torch.inference_mode():
+                out = self.lm.generate(**batch, **gen_kwargs)
+            new = out[:, batch["input_ids"].shape[1]:]
+            for row, i in enumerate(idx):
+                tokens = new[row].tolist()
+                n = len(tokens)  # generated length: up to and including EOS, without the padding after it
+                for k, tok in enumerate(tokens):
+                    if tok == self.tokenizer.eos_token_id:
+                        n = k + 1
+                        break
+                    if tok == self.tokenizer.pad_token_id:
+                        n = k
+                        break
+                text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
+                results[i] = Completion(text=cut_at_stop(text, params.stop), prompt_tokens=len(encoded[i]), completion_tokens=n)
+        return [r for r in results if r is not None]
+
+
+def cut_at_stop(text: str, stop: list[str]) -> str:
+    """Stop strings end generation but stay in the output; cut the text at the first one, as OpenAI servers do."""
+    cut = len(text)
+    for s in stop:
+        pos = text.find(s)
+        if s and pos != -1:
+            cut = min(cut, pos)
+    return text[:cut]

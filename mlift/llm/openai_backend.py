@@ -1,0 +1,76 @@
+"""OpenAI-compatible HTTP backend (vLLM server, TGI, SGLang, `transformers serve`, hosted APIs).
+
+Concurrency is bounded by a semaphore; timeouts, 429s, 5xx and dropped connections are retried with exponential backoff
+by the openai client itself (max_retries); a request that still fails becomes a Completion with `error`, so its record
+goes to quarantine and the run goes on. The key comes from an environment variable only and is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from mlift.llm.base import Completion, GenParams, OpenAILLMConfig, Request
+
+
+class OpenAIBackend:
+    backend = "openai"
+
+    def __init__(self, cfg: OpenAILLMConfig):
+        self.cfg = cfg
+        self.model = cfg.model
+        self.base_url = cfg.base_url
+
+    def identity(self) -> dict[str, Any]:
+        # The server's address is not part of the identity: the same model served elsewhere gives the same answers.
+        return {"backend": self.backend, "model": self.model}
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.cfg.api_key_env)
+        if key:
+            return key
+        if self.base_url is None:
+            raise RuntimeError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
+        return "EMPTY"  # local servers accept any key
+
+    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+        return asyncio.run(self._generate(requests, params))
+
+    async def _generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+        from openai import AsyncOpenAI
+
+        sem = asyncio.Semaphore(self.cfg.concurrency)
+        async with AsyncOpenAI(base_url=self.base_url, api_key=self._api_key(), timeout=self.cfg.timeout_s,
+                               max_retries=self.cfg.max_retries) as client:
+
+            async def one(req: Request) -> Completion:
+                async with sem:
+                    try:
+                        return await self._call(client, req, params)
+                    except Exception as exc:  # after the client's own retries
+                        return Completion(text=None, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def _call(self, client, req: Request, params: GenParams) -> Completion:
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+        }
+        if params.stop:
+            common["stop"] = params.stop
+        if req.messages is not None:
+            resp = await client.chat.completions.create(messages=req.messages, **common)
+            text = resp.choices[0].message.content if resp.choices else None
+        else:
+            resp = await client.completions.create(prompt=req.prompt, **common)
+            text = resp.choices[0].text if resp.choices else None
+        if text is None:
+            return Completion(text=None, error="empty response (no choices)")
+        usage = resp.usage
+        return Completion(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0)

@@ -1,0 +1,245 @@
+"""Recipes: YAML files validated by pydantic schemas, with `--set key.sub=value` overrides.
+
+Every schema forbids unknown keys, so a misspelt key fails before any work starts. Errors name the file, the line
+and the key path. A loaded recipe carries its resolved form (overrides applied, defaults filled) and a stable hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class Schema(BaseModel):
+    """Base of every recipe section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the file, line and key path."""
+
+
+T = TypeVar("T", bound=Schema)
+
+
+@dataclass
+class Recipe(Generic[T]):
+    """A validated recipe: the schema object, where it came from, and its resolved dict and hash."""
+
+    cfg: T
+    path: Path | None
+    overrides: list[str]
+    resolved: dict[str, Any]
+
+    @property
+    def hash(self) -> str:
+        return recipe_hash(self.resolved)
+
+    @property
+    def seed(self) -> int | None:
+        return getattr(self.cfg, "seed", None)
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path) if self.path else None,
+            "overrides": self.overrides,
+            "hash": self.hash,
+            "seed": self.seed,
+            "resolved": self.resolved,
+        }
+
+
+def recipe_hash(resolved: dict[str, Any]) -> str:
+    blob = json.dumps(resolved, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.0.c=value` -> (["a", "b", "0", "c"], value); the value is read as YAML (3 -> int, [a, b] -> list)."""
+    if "=" not in text:
+        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.lr=1e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {text!r}: empty key segment")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"--set {text!r}: value is not valid YAML ({exc})") from exc
+    return key.split("."), value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node: Any = data
+    for depth, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(node, part, path[: depth + 1])]
+        else:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise RecipeError(f"--set {'.'.join(path)}: {'.'.join(path[: depth + 1])} is a {type(node).__name__}, not a section")
+    last = path[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, path)] = value
+    else:
+        node[last] = value
+
+
+def _list_index(node: list, part: str, path: list[str]) -> int:
+    if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+        raise RecipeError(f"--set {'.'.join(path)}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in a YAML document to its 1-based line, for error messages."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                path = (*prefix, str(key_node.value))
+                lines[path] = key_node.start_mark.line + 1
+                walk(value_node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                path = (*prefix, str(i))
+                lines[path] = item.start_mark.line + 1
+                walk(item, path)
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _display_path(data: Any, loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """Pydantic locations include union tags (e.g. ('llm', 'openai', 'timeout')); keep the keys the YAML really has."""
+    path: list[str] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(str(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(str(part))
+            node = node[part]
+        elif i == len(loc) - 1 or not isinstance(node, (dict, list)):
+            path.append(str(part))  # a missing or unknown key: name it
+    return tuple(path)
+
+
+def format_validation_error(exc: ValidationError, data: Any, source: str, lines: dict[tuple[str, ...], int]) -> str:
+    out = [f"{source}: invalid recipe ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
+    for err in exc.errors():
+        path = _display_path(data, tuple(err["loc"]))
+        key = ".".join(path) or "<top level>"
+        line = None
+        for n in range(len(path), 0, -1):
+            if path[:n] in lines:
+                line = lines[path[:n]]
+                break
+        where = f"{source}:{line}" if line else source
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            allowed = _SCHEMA_FIELDS.get(tuple(err["loc"][:-1]), [])
+            if allowed:
+                msg += f" (expected one of: {', '.join(allowed)})"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = f"{err['msg']} (got {err.get('input')!r})"
+        out.append(f"  {where}: {key}: {msg}")
+    return "\n".join(out)
+
+
+_SCHEMA_FIELDS: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _collect_fields(schema: type[BaseModel], data: Any, loc: tuple[Any, ...] = ()) -> None:
+    """Remember the field names of each section, so an unknown key can list what was expected."""
+    _SCHEMA_FIELDS[loc] = sorted(schema.model_fields)
+    if not isinstance(data, dict):
+        return
+    for name, field in schema.model_fields.items():
+        if name not in data:
+            continue
+        for sub in _schemas_in(field.annotation):
+            value = data[name]
+            tag = _tag_of(sub, value)
+            if tag is not None:
+                _collect_fields(sub, value, (*loc, name, tag))
+            _collect_fields(sub, value, (*loc, name))
+
+
+def _schemas_in(annotation: Any) -> list[type[BaseModel]]:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        found.extend(_schemas_in(arg))
+    return found
+
+
+def _tag_of(schema: type[BaseModel], value: Any) -> str | None:
+    """For a tagged union member (a Literal field such as backend: openai), the tag pydantic puts in locations."""
+    from typing import Literal, get_args, get_origin
+
+    if not isinstance(value, dict):
+        return None
+    for name, field in schema.model_fields.items():
+        if get_origin(field.annotation) is Literal and value.get(name) in get_args(field.annotation):
+            return str(value[name])
+    return None
+
+
+def validate_recipe(schema: type[T], data: Any, source: str = "<recipe>", text: str = "") -> T:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        _SCHEMA_FIELDS.clear()
+        _collect_fields(schema, data)
+        raise RecipeError(format_validation_error(exc, data, source, _key_lines(text))) from None
+
+
+def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] | tuple[str, ...] = (),
+                base: dict[str, Any] | None = None) -> Recipe[T]:
+    """Read a YAML recipe (or start from `base`), apply overrides, validate. Raises RecipeError naming file/line/key."""
+    text = ""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"{path}: recipe file not found")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: not valid YAML: {exc}") from exc
+        data = {} if data is None else data
+    else:
+        data = json.loads(json.dumps(base or {}))
+    source = str(path) if path is not None else "<embedded recipe>"
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping of keys to values, got {type(data).__name__}")
+    for item in overrides:
+        keys, value = parse_override(item)
+        apply_override(data, keys, value)
+    cfg = validate_recipe(schema, data, source + (f" (with --set {' '.join(overrides)})" if overrides else ""), text)
+    resolved = cfg.model_dump(mode="json")
+    return Recipe(cfg=cfg, path=path, overrides=list(overrides), resolved=resolved)

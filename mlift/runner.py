@@ -1,0 +1,296 @@
+"""Run a stage over shards: atomic outputs, a completion marker per shard, resume, quarantine, counts, progress.
+
+Layout of one stage of a run (datatrove-style: a shard is done exactly when its marker exists):
+
+    <run_dir>/<stage>/shard-00003-of-00008.jsonl        kept records (load with datasets: data_files=<stage>/shard-*.jsonl)
+    <run_dir>/<stage>/dropped/shard-00003-of-00008.jsonl  records dropped by design, each with its reason
+    <run_dir>/<stage>/quarantine/shard-00003-of-00008.jsonl records that failed, each with its reason
+    <run_dir>/<stage>/_done/shard-00003-of-00008.json   the marker: counts, reasons, seconds, token usage
+
+A shard that was interrupted (even by kill -9) has no marker; a rerun redoes it from scratch, so there are no
+duplicates and nothing is lost. The LLM request cache makes the redo cheap: finished generations are not paid twice.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from tqdm.auto import tqdm
+
+from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic
+
+Kind = Literal["keep", "drop", "quarantine"]
+
+
+@dataclass
+class Outcome:
+    """What a stage decided for one record: keep it, drop it by design (with a reason), or quarantine it (failed)."""
+
+    kind: Kind
+    record: Record | BadLine
+    reason: str = ""  # a short category used for counting, e.g. "lang_id" or "llm_error"
+    detail: str = ""  # free text kept with the record
+
+    @classmethod
+    def keep(cls, record: Record) -> Outcome:
+        return cls("keep", record)
+
+    @classmethod
+    def drop(cls, record: Record, reason: str, detail: str = "") -> Outcome:
+        return cls("drop", record, reason, detail)
+
+    @classmethod
+    def quarantine(cls, record: Record | BadLine, reason: str, detail: str = "") -> Outcome:
+        return cls("quarantine", record, reason, detail)
+
+
+class Stage(Protocol):
+    """A pipeline step. `process` gets a batch of records and returns their outcomes.
+
+    With `one_to_one = True` (the default) it must return exactly one outcome per input record, in order; stages that
+    split records (documents -> fragments) set it to False. `usage()`, if present, returns cumulative token counters
+    per model, which the runner turns into per-shard deltas for the cost ledger.
+    """
+
+    name: str
+    batch_size: int
+
+    def process(self, batch: list[Record]) -> Iterable[Outcome]: ...
+
+
+@dataclass
+class ShardInput:
+    """One unit of work: shard `index` of `total`, and a function that reads its records."""
+
+    index: int
+    total: int
+    read: Callable[[], Iterator[Record | BadLine]]
+
+
+def shard_files(stage_dir: str | Path, total: int) -> list[ShardInput]:
+    """Inputs read from a previous stage's output shards (shard j feeds shard j)."""
+    stage_dir = Path(stage_dir)
+
+    def reader(path: Path) -> Callable[[], Iterator[Record | BadLine]]:
+        return lambda: read_records(path) if path.exists() else iter(())
+
+    return [ShardInput(j, total, reader(stage_dir / shard_name(j, total))) for j in range(total)]
+
+
+def parse_shard_selector(text: str | None) -> tuple[int, int]:
+    """`--shard i/n` -> (i, n): this process does the shards j with j % n == i (Slurm: i = SLURM_ARRAY_TASK_ID)."""
+    if not text:
+        return (0, 1)
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected i/n, e.g. --shard 3/8") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard {text!r}: need 0 <= i < n")
+    return (i, n)
+
+
+@dataclass
+class StageStats:
+    name: str
+    shards_total: int
+    shards_done: int = 0
+    shards_skipped: int = 0  # already done by an earlier run
+    counts: Counter = field(default_factory=Counter)  # in / keep / drop / quarantine
+    reasons: dict[str, Counter] = field(default_factory=lambda: {"drop": Counter(), "quarantine": Counter()})
+    seconds: float = 0.0
+    usage: dict[str, Counter] = field(default_factory=dict)
+
+    def add_marker(self, marker: dict[str, Any]) -> None:
+        self.counts.update(marker["counts"])
+        for kind in ("drop", "quarantine"):
+            self.reasons[kind].update(marker["reasons"].get(kind, {}))
+        self.seconds += marker["seconds"]
+        for model, counters in marker.get("usage", {}).items():
+            self.usage.setdefault(model, Counter()).update(counters)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shards_total": self.shards_total,
+            "shards_done": self.shards_done,
+            "counts": {k: self.counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine")},
+            "reasons": {k: dict(v.most_common()) for k, v in self.reasons.items()},
+            "seconds": round(self.seconds, 3),
+            "usage": {m: dict(c) for m, c in self.usage.items()},
+        }
+
+
+class StageRunner:
+    """Runs stages of one run directory over `num_shards` shards, restricted to this process's `--shard i/n`."""
+
+    def __init__(self, run_dir: str | Path, num_shards: int, shard: tuple[int, int] = (0, 1), progress: bool = True):
+        self.run_dir = Path(run_dir)
+        self.num_shards = num_shards
+        self.shard = shard
+        self.progress = progress
+
+    def stage_dir(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def marker_path(self, name: str, index: int) -> Path:
+        return self.stage_dir(name) / "_done" / shard_name(index, self.num_shards, ".json")
+
+    def is_done(self, name: str, index: int) -> bool:
+        return self.marker_path(name, index).exists()
+
+    def mine(self, index: int) -> bool:
+        i, n = self.shard
+        return index % n == i
+
+    def run(self, stage: Stage, inputs: list[ShardInput]) -> StageStats:
+        stats = StageStats(stage.name, self.num_shards)
+        for shard in inputs:
+            if shard.total != self.num_shards:
+                raise ValueError(f"stage {stage.name}: input shard {shard.index} is 1 of {shard.total}, expected {self.num_shards}")
+            if not self.mine(shard.index):
+                continue
+            marker = self.marker_path(stage.name, shard.index)
+            if marker.exists():
+                stats.shards_skipped += 1
+            else:
+                self._run_shard(stage, shard)
+            stats.add_marker(json.loads(marker.read_text()))
+            stats.shards_done += 1
+        return stats
+
+    def _run_shard(self, stage: Stage, shard: ShardInput) -> None:
+        name, j, n = stage.name, shard.index, self.num_shards
+        out = self.stage_dir(name)
+        for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a killed attempt
+        writers = {
+            "keep": AtomicWriter(out / shard_name(j, n)),
+            "drop": AtomicWriter(out / "dropped" / shard_name(j, n)),
+            "quarantine": AtomicWriter(out / "quarantine" / shard_name(j, n)),
+        }
+        counts: Counter = Counter()
+        reasons: dict[str, Counter] = {"drop": Counter(), "quarantine": Counter()}
+        usage_before = _usage(stage)
+        start = time.perf_counter()
+        bar = tqdm(desc=f"{name} [{j + 1}/{n}]", unit="rec", disable=not self.progress, leave=False, dynamic_ncols=True)
+        try:
+            batch: list[Record] = []
+            for item in shard.read():
+                counts["in"] += 1
+                if isinstance(item, BadLine):
+                    self._emit(writers, counts, reasons, Outcome.quarantine(item, "unreadable", item.reason))
+                    continue
+                batch.append(item)
+                if len(batch) >= max(1, stage.batch_size):
+                    self._process(stage, batch, writers, counts, reasons)
+                    bar.update(len(batch))
+                    bar.set_postfix(kept=counts["keep"], dropped=counts["drop"], quarantined=counts["quarantine"])
+                    batch = []
+            if batch:
+                self._process(stage, batch, writers, counts, reasons)
+                bar.update(len(batch))
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+        finally:
+            bar.close()
+        # Data first, marker last: a crash in between only means the shard is redone, identically.
+        for kind, writer in writers.items():
+            if writer.count or kind == "keep":
+                writer.commit()
+            else:
+                writer.abort()
+                writer.path.unlink(missing_ok=True)
+        usage_after = _usage(stage)
+        write_json_atomic(self.marker_path(name, j), {
+            "stage": name, "shard": j, "num_shards": n,
+            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine")},
+            "reasons": {k: dict(v) for k, v in reasons.items()},
+            "seconds": round(time.perf_counter() - start, 4),
+            "usage": _usage_delta(usage_before, usage_after),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+
+    def _process(self, stage: Stage, batch: list[Record], writers, counts: Counter, reasons) -> None:
+        outcomes = list(stage.process(batch))
+        if getattr(stage, "one_to_one", True) and len(outcomes) != len(batch):
+            raise RuntimeError(f"stage {stage.name} returned {len(outcomes)} outcomes for {len(batch)} records")
+        for outcome in outcomes:
+            self._emit(writers, counts, reasons, outcome)
+
+    @staticmethod
+    def _emit(writers, counts: Counter, reasons, outcome: Outcome) -> None:
+        counts[outcome.kind] += 1
+        obj = outcome.record.to_json()
+        if outcome.kind != "keep":
+            reasons[outcome.kind][outcome.reason or "unspecified"] += 1
+            obj = {**obj, "_reason": outcome.reason, "_detail": outcome.detail}
+        writers[outcome.kind].write(obj)
+
+
+def _usage(stage: Stage) -> dict[str, dict[str, float]]:
+    fn = getattr(stage, "usage", None)
+    return fn() if callable(fn) else {}
+
+
+def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    delta = {}
+    for model, counters in after.items():
+        d = {k: v - before.get(model, {}).get(k, 0) for k, v in counters.items()}
+        if any(d.values()):
+            delta[model] = d
+    return delta
+
+
+def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats:
+    """Aggregate the markers of a stage (all processes' shards), e.g. for the manifest or a report."""
+    stats = StageStats(name, num_shards)
+    for j in range(num_shards):
+        marker = Path(run_dir) / name / "_done" / shard_name(j, num_shards, ".json")
+        if marker.exists():
+            stats.add_marker(json.loads(marker.read_text()))
+            stats.shards_done += 1
+    return stats
+
+
+VERSIONED = ("mlift", "torch", "transformers", "trl", "peft", "accelerate", "deepspeed", "datasets", "lm-eval",
+             "sacrebleu", "rouge-score", "sentence-transformers", "openai", "vllm", "wandb", "pydantic")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in VERSIONED:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return versions
+
+
+def write_manifest(run_dir: str | Path, recipe: Any, stages: list[str], num_shards: int,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """manifest.json: the recipe (resolved, hash, seed), versions, per-stage counts, timings and token ledger."""
+    run_dir = Path(run_dir)
+    manifest = {
+        "recipe": recipe.as_manifest() if hasattr(recipe, "as_manifest") else recipe,
+        "seed": getattr(recipe, "seed", None),
+        "command": sys.argv,
+        "versions": package_versions(),
+        "host": platform.node(),
+        "num_shards": num_shards,
+        "stages": {name: collect_stats(run_dir, name, num_shards).to_json() for name in stages},
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(extra or {}),
+    }
+    write_json_atomic(run_dir / "manifest.json", manifest)
+    return manifest
