@@ -180,7 +180,7 @@ class Seq2SeqTranslator:
         identity = {"backend": "seq2seq", "model": self.cfg.model, "revision": self.cfg.revision, "family": self.family}
         params = {"src": s.flores, "tgt": t.flores, "max_new_tokens": self.cfg.max_new_tokens, "beams": self.cfg.num_beams}
         keys = [request_key(identity, params, {"text": x}) for x in texts]
-        hits = self.cache.get_many(keys) if self.cache else {}
+        hits = self.cache.get_many(keys) if self.cache is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in hits and texts[i].strip()]
         fresh: dict[int, Completion] = {}
         if src_lang is not None:
@@ -209,7 +209,7 @@ class Seq2SeqTranslator:
                 got.append((keys[i], comp))
                 self.counters["prompt_tokens"] += comp.prompt_tokens
                 self.counters["completion_tokens"] += comp.completion_tokens
-            if self.cache:
+            if self.cache is not None:
                 self.cache.put_many(got)
         self.counters["requests"] += len(texts)
         self.counters["cache_hits"] += len(hits)

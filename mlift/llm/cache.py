@@ -96,7 +96,7 @@ class CachedLLM:
         pdict = params.model_dump(mode="json")
         identity = self.backend.identity()
         keys = [request_key(identity, pdict, r.to_json()) for r in requests]
-        hits = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache else {}
+        hits = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in hits]
         # Identical requests in one batch are generated once.
         unique: dict[str, int] = {}
@@ -110,7 +110,7 @@ class CachedLLM:
             if len(outs) != len(chunk):
                 raise RuntimeError(f"{self.name} returned {len(outs)} completions for {len(chunk)} requests")
             got = [(keys[i], out) for i, out in zip(chunk, outs)]
-            if self.cache:
+            if self.cache is not None:
                 self.cache.put_many(got)  # after every backend call: a kill loses at most one batch
             fresh.update(got)
             for _, out in got:
