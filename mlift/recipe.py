@@ -129,7 +129,13 @@ def _display_path(data: Any, loc: tuple[Any, ...]) -> tuple[str, ...]:
     """Pydantic locations include union tags (e.g. ('llm', 'openai', 'timeout')); keep the keys the YAML really has."""
     path: list[str] = []
     node = data
+    tag_seen = None
     for i, part in enumerate(loc):
+        is_tag = tag_seen is not node and isinstance(node, dict) and isinstance(part, str) and part in [v for v in node.values() if isinstance(v, str)]
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if is_tag and (nxt is None or nxt in node):
+            tag_seen = node
+            continue  # a union tag such as backend: openai, not a key
         if isinstance(node, dict) and part in node:
             path.append(str(part))
             node = node[part]
@@ -145,6 +151,8 @@ def format_validation_error(exc: ValidationError, data: Any, source: str, lines:
     out = [f"{source}: invalid recipe ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
     for err in exc.errors():
         path = _display_path(data, tuple(err["loc"]))
+        if err["type"] == "union_tag_invalid":  # name the tag key itself, e.g. translator.llm.backend
+            path = (*path, str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
         key = ".".join(path) or "<top level>"
         line = None
         for n in range(len(path), 0, -1):
@@ -159,6 +167,8 @@ def format_validation_error(exc: ValidationError, data: Any, source: str, lines:
                 msg += f" (expected one of: {', '.join(allowed)})"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"{err['ctx']['tag']!r} is not one of {err['ctx']['expected_tags']}"
         else:
             msg = f"{err['msg']} (got {err.get('input')!r})"
         out.append(f"  {where}: {key}: {msg}")

@@ -93,3 +93,15 @@ def build_tiny_llama(out: Path, vocab_size: int = 512, hidden: int = 64, layers:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama") / "model")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, tiny_llama):
+    """`transformers serve` with the tiny Llama on 127.0.0.1, behind a fault-injecting loopback proxy."""
+    from servers import FaultProxy, ModelServer
+
+    server = ModelServer(tiny_llama, tmp_path_factory.mktemp("serve") / "serve.log")
+    proxy = FaultProxy(server.url)
+    yield server, proxy
+    proxy.stop()
+    server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field
@@ -51,11 +52,17 @@ class GenParams(Schema):
     seed: int | None = None  # None: the recipe's seed
 
 
+OnDone = Callable[[int, Completion], None]
+
+
 class Backend(Protocol):
+    """`generate` returns one completion per request, in order; it calls `on_done(i, completion)` as soon as request i
+    is finished, so the cache can store it at once (a kill then loses only what was really in flight)."""
+
     backend: str
     model: str
 
-    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]: ...
+    def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]: ...
 
     def identity(self) -> dict[str, Any]:
         """What, besides the request and params, determines the output (for the cache key)."""

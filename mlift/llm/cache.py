@@ -106,14 +106,17 @@ class CachedLLM:
         order = list(unique.values())
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
-            outs = self.backend.generate([requests[i] for i in chunk], params)
+
+            def store(j: int, out: Completion, chunk: list[int] = chunk) -> None:
+                # Stored the moment it is finished: a killed run never pays for it again.
+                if self.cache is not None and out.ok:
+                    self.cache.put_many([(keys[chunk[j]], out)])
+
+            outs = self.backend.generate([requests[i] for i in chunk], params, on_done=store)
             if len(outs) != len(chunk):
                 raise RuntimeError(f"{self.name} returned {len(outs)} completions for {len(chunk)} requests")
-            got = [(keys[i], out) for i, out in zip(chunk, outs)]
-            if self.cache is not None:
-                self.cache.put_many(got)  # after every backend call: a kill loses at most one batch
-            fresh.update(got)
-            for _, out in got:
+            for i, out in zip(chunk, outs):
+                fresh[keys[i]] = out
                 self.counters["prompt_tokens"] += out.prompt_tokens
                 self.counters["completion_tokens"] += out.completion_tokens
                 self.counters["failures"] += 0 if out.ok else 1

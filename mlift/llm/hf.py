@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, Request, TransformersLLMConfig
+from mlift.llm.base import Completion, GenParams, OnDone, Request, TransformersLLMConfig
 
 
 def pick_device(device: str) -> str:
@@ -57,7 +57,7 @@ class TransformersBackend:
         text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
         return text, False
 
-    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+    def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
         import torch
 
         texts = [self._text(r) for r in requests]
@@ -96,6 +96,8 @@ class TransformersBackend:
                         break
                 text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
                 results[i] = Completion(text=cut_at_stop(text, params.stop), prompt_tokens=len(encoded[i]), completion_tokens=n)
+                if on_done:
+                    on_done(i, results[i])
         return [r for r in results if r is not None]
 
 

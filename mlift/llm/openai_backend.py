@@ -11,7 +11,7 @@ import asyncio
 import os
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, OpenAILLMConfig, Request
+from mlift.llm.base import Completion, GenParams, OnDone, OpenAILLMConfig, Request
 
 
 class OpenAIBackend:
@@ -34,24 +34,27 @@ class OpenAIBackend:
             raise RuntimeError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
         return "EMPTY"  # local servers accept any key
 
-    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
-        return asyncio.run(self._generate(requests, params))
+    def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
+        return asyncio.run(self._generate(requests, params, on_done))
 
-    async def _generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+    async def _generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None) -> list[Completion]:
         from openai import AsyncOpenAI
 
         sem = asyncio.Semaphore(self.cfg.concurrency)
         async with AsyncOpenAI(base_url=self.base_url, api_key=self._api_key(), timeout=self.cfg.timeout_s,
                                max_retries=self.cfg.max_retries) as client:
 
-            async def one(req: Request) -> Completion:
+            async def one(i: int, req: Request) -> Completion:
                 async with sem:
                     try:
-                        return await self._call(client, req, params)
+                        out = await self._call(client, req, params)
                     except Exception as exc:  # after the client's own retries
-                        return Completion(text=None, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                        out = Completion(text=None, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                if on_done:
+                    on_done(i, out)
+                return out
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
     async def _call(self, client, req: Request, params: GenParams) -> Completion:
         common: dict[str, Any] = {

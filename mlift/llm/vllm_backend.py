@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, Request, VLLMConfig
+from mlift.llm.base import Completion, GenParams, OnDone, Request, VLLMConfig
 
 
 class VLLMBackend:
@@ -24,7 +24,7 @@ class VLLMBackend:
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype}
 
-    def generate(self, requests: list[Request], params: GenParams) -> list[Completion]:
+    def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
         from vllm import SamplingParams
 
         sampling = SamplingParams(max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p,
@@ -39,9 +39,11 @@ class VLLMBackend:
             outs = self.engine.generate([r.prompt for r in prompts], sampling, use_tqdm=False)
             outputs.update({id(r): o for r, o in zip(prompts, outs)})
         results = []
-        for r in requests:
+        for i, r in enumerate(requests):
             o = outputs[id(r)]
             gen = o.outputs[0]
             results.append(Completion(text=gen.text, prompt_tokens=len(o.prompt_token_ids or []),
                                       completion_tokens=len(gen.token_ids)))
+            if on_done:
+                on_done(i, results[-1])
         return results

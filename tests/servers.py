@@ -1,0 +1,144 @@
+"""Real loopback servers for tests: `transformers serve` (an OpenAI-compatible server) and a fault-injecting proxy.
+
+The proxy forwards to the real server and, per request, can answer 500 or 429, delay past the client's timeout, or drop
+the connection, following a plan keyed by the request body; it counts attempts and successful answers per body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ModelServer:
+    """`transformers serve MODEL_DIR` on 127.0.0.1, offline, on the CPU."""
+
+    def __init__(self, model_dir: str | Path, log: Path):
+        self.model = str(model_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        exe = Path(sys.executable).with_name("transformers")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen([str(exe), "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--device", "cpu"], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"transformers serve exited: see {log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"transformers serve did not start in 120 s: see {log}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+Plan = Callable[[str, int], str]  # (request body, attempt number from 1) -> "ok" | "500" | "429" | "drop" | "delay:SECONDS"
+
+
+class FaultProxy:
+    def __init__(self, upstream: str):
+        self.upstream = upstream.removeprefix("http://")
+        self.plan: Plan = lambda body, attempt: "ok"
+        self.attempts: Counter = Counter()
+        self.successes: Counter = Counter()
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                self._forward(b"")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._forward(body)
+
+            def _forward(self, body: bytes):
+                key = body_key(body)
+                with proxy.lock:
+                    proxy.attempts[key] += 1
+                    attempt = proxy.attempts[key]
+                action = proxy.plan(body.decode("utf-8", "replace"), attempt) if body else "ok"
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if action in ("500", "429"):
+                    payload = b'{"error": {"message": "injected fault"}}'
+                    self.send_response(int(action))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if action.startswith("delay:"):
+                    time.sleep(float(action.split(":")[1]))
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=300)
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                try:
+                    self.send_response(resp.status)
+                    self.send_header("Content-Type", resp.getheader("Content-Type", "application/json"))
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up (timeout): not a success
+                if resp.status == 200 and body:
+                    with proxy.lock:
+                        proxy.successes[key] += 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self, plan: Plan | None = None) -> None:
+        with self.lock:
+            self.attempts.clear()
+            self.successes.clear()
+        self.plan = plan or (lambda body, attempt: "ok")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def body_key(body: bytes) -> str:
+    return hashlib.sha1(body).hexdigest()[:12]

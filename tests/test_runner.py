@@ -1,0 +1,157 @@
+"""The stage runner: atomic shards, completion markers, resume, quarantine with reasons, counts, --shard i/n."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlift.records import Record, read_records, shard_name, write_records
+from mlift.runner import (
+    Outcome,
+    ShardInput,
+    StageRunner,
+    collect_stats,
+    parse_shard_selector,
+    shard_files,
+    write_manifest,
+)
+
+
+class Upper:
+    """Keeps records upper-cased, drops empty texts, quarantines texts containing 'BAD'; can crash on demand."""
+
+    name = "upper"
+    batch_size = 3
+
+    def __init__(self, crash_on: str | None = None):
+        self.crash_on = crash_on
+        self.seen: list[str] = []
+
+    def process(self, batch):
+        out = []
+        for rec in batch:
+            self.seen.append(rec.id)
+            if self.crash_on and rec.id == self.crash_on:
+                raise RuntimeError("simulated crash")
+            text = rec.get("text", "")
+            if not text.strip():
+                out.append(Outcome.drop(rec, "empty"))
+            elif "BAD" in text:
+                out.append(Outcome.quarantine(rec, "bad_word", "contains BAD"))
+            else:
+                rec.fields["text"] = text.upper()
+                out.append(Outcome.keep(rec))
+        return out
+
+
+def make_inputs(tmp_path: Path, n_shards: int = 3, per: int = 5) -> Path:
+    src = tmp_path / "input"
+    k = 0
+    for j in range(n_shards):
+        recs = []
+        for _ in range(per):
+            text = "" if k % 7 == 3 else ("a BAD one" if k % 5 == 4 else f"text {k}")
+            recs.append(Record(id=f"r{k}", lang="fra_Latn", fields={"text": text}))
+            k += 1
+        write_records(src / shard_name(j, n_shards), recs)
+    # a malformed line and a non-record line in the last shard: they must land in quarantine, counted
+    with open(src / shard_name(n_shards - 1, n_shards), "a") as fh:
+        fh.write("{not json\n")
+        fh.write(json.dumps({"text": "no id"}) + "\n")
+    return src
+
+
+def test_counts_add_up_and_outputs_are_readable(tmp_path):
+    src = make_inputs(tmp_path)
+    runner = StageRunner(tmp_path / "run", 3, progress=False)
+    stats = runner.run(Upper(), shard_files(src, 3))
+    c = stats.counts
+    assert c["in"] == 17
+    assert c["in"] == c["keep"] + c["drop"] + c["quarantine"]
+    assert stats.reasons["quarantine"]["unreadable"] == 2
+    assert stats.reasons["drop"]["empty"] == 2
+    assert stats.reasons["quarantine"]["bad_word"] == 3
+    kept = [r for j in range(3) for r in read_records(tmp_path / "run/upper" / shard_name(j, 3))]
+    assert len(kept) == c["keep"] and all(r["text"].isupper() for r in kept)
+    q = [json.loads(x) for x in (tmp_path / "run/upper/quarantine" / shard_name(2, 3)).read_text().splitlines()]
+    assert {x["_reason"] for x in q} == {"unreadable", "bad_word"}
+    assert any("malformed JSON" in x["_detail"] for x in q)
+
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(tmp_path / "run/upper/shard-*.jsonl"), split="train")
+    assert len(ds) == c["keep"] and set(ds.column_names) >= {"id", "lang", "text", "meta"}
+
+
+def test_crash_leaves_no_partial_shard_and_rerun_resumes(tmp_path):
+    src = make_inputs(tmp_path)
+    runner = StageRunner(tmp_path / "run", 3, progress=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        runner.run(Upper(crash_on="r7"), shard_files(src, 3))  # r7 is in shard 1
+    stage_dir = tmp_path / "run/upper"
+    assert runner.is_done("upper", 0) and not runner.is_done("upper", 1)
+    assert not (stage_dir / shard_name(1, 3)).exists()
+    assert not list(stage_dir.glob("**/.*tmp*"))  # temp files removed on failure
+    again = Upper()
+    stats = runner.run(again, shard_files(src, 3))
+    assert stats.shards_skipped == 1 and stats.shards_done == 3
+    assert not any(rid in again.seen for rid in ("r0", "r1", "r2", "r3", "r4"))  # shard 0 was not redone
+    fresh = StageRunner(tmp_path / "fresh", 3, progress=False).run(Upper(), shard_files(src, 3))
+    for j in range(3):
+        assert (stage_dir / shard_name(j, 3)).read_bytes() == (tmp_path / "fresh/upper" / shard_name(j, 3)).read_bytes()
+    assert stats.counts == fresh.counts
+
+
+def test_shard_selection_splits_work_between_processes(tmp_path):
+    src = make_inputs(tmp_path, n_shards=4, per=2)
+    done = []
+    for i in range(2):
+        stage = Upper()
+        StageRunner(tmp_path / "run", 4, shard=(i, 2), progress=False).run(stage, shard_files(src, 4))
+        done.append(set(stage.seen))
+    assert done[0].isdisjoint(done[1])
+    assert collect_stats(tmp_path / "run", "upper", 4).shards_done == 4
+    assert parse_shard_selector("3/8") == (3, 8)
+    for bad in ("8/8", "x", "1/0"):
+        with pytest.raises(ValueError, match="--shard"):
+            parse_shard_selector(bad)
+
+
+def test_one_to_one_stage_must_return_one_outcome_per_record(tmp_path):
+    class Lossy(Upper):
+        def process(self, batch):
+            return super().process(batch)[:-1]
+
+    src = make_inputs(tmp_path, n_shards=1)
+    with pytest.raises(RuntimeError, match="returned 2 outcomes for 3 records"):
+        StageRunner(tmp_path / "run", 1, progress=False).run(Lossy(), shard_files(src, 1))
+
+
+def test_manifest_records_recipe_seed_versions_and_counts(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY_VAR", "sk-not-for-manifests")
+    from mlift.commands.translate import TranslateRecipe
+    from mlift.recipe import load_recipe
+
+    src = make_inputs(tmp_path, n_shards=2)
+    StageRunner(tmp_path / "run", 2, progress=False).run(Upper(), shard_files(src, 2))
+    recipe = load_recipe(None, TranslateRecipe, ["seed=7"], base={
+        "output_dir": "x", "input": {"path": "p"}, "target_langs": ["en"],
+        "translator": {"kind": "llm", "llm": {"backend": "openai", "model": "m", "api_key_env": "SECRET_KEY_VAR"}}})
+    m = write_manifest(tmp_path / "run", recipe, ["upper"], 2)
+    on_disk = json.loads((tmp_path / "run/manifest.json").read_text())
+    assert on_disk["seed"] == 7 and on_disk["recipe"]["hash"] == recipe.hash
+    assert on_disk["versions"]["transformers"] and on_disk["versions"]["mlift"]
+    assert on_disk["stages"]["upper"]["counts"] == m["stages"]["upper"]["counts"]
+    assert on_disk["stages"]["upper"]["shards_done"] == 2
+    text = (tmp_path / "run/manifest.json").read_text()
+    assert "SECRET_KEY_VAR" in text and "sk-not-for-manifests" not in text  # the variable's name, never its value
+
+
+def test_custom_inputs(tmp_path):
+    def read():
+        yield from (Record(id=str(i), lang="eng_Latn", fields={"text": "x"}) for i in range(4))
+
+    stats = StageRunner(tmp_path / "run", 1, progress=False).run(Upper(), [ShardInput(0, 1, read)])
+    assert stats.counts["keep"] == 4
