@@ -1,0 +1,191 @@
+"""`mlift baseline {translated-alpaca,templated,sphinx} RECIPE`: build a baseline dataset on the sharded, resumable,
+cached runner. Output: chat records under <output_dir>/dataset/<lang>/shard-*.jsonl (TRL trains on `messages`), a
+manifest.json whose per-language counts add up to the input."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mlift.cli import add_recipe_arguments
+
+BUILDERS = ("translated-alpaca", "templated", "sphinx")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    subs = parser.add_subparsers(dest="builder", metavar="BUILDER", required=True)
+    helps = {"translated-alpaca": "Bactrian-X style: an English instruction set machine-translated (+ optional regeneration)",
+             "templated": "xP3/Aya style: labelled NLP datasets (train splits) through Jinja templates",
+             "sphinx": "selective translation with protected spans + N-shot guided samples"}
+    for name in BUILDERS:
+        add_recipe_arguments(subs.add_parser(name, help=helps[name], description=helps[name]))
+
+
+def main(args: argparse.Namespace) -> int:
+    return {"translated-alpaca": _translated_alpaca, "templated": _templated, "sphinx": _sphinx}[args.builder](args)
+
+
+def _targets(recipe_path: str, langs: list[str]) -> list[str]:
+    from mlift.languages import get_language
+    from mlift.recipe import RecipeError
+
+    try:
+        return list(dict.fromkeys(get_language(t).flores for t in langs))
+    except ValueError as exc:
+        raise RecipeError(f"{recipe_path}: {exc}") from None
+
+
+def _runner(args: argparse.Namespace, out: Path, n: int):
+    from mlift.runner import StageRunner, parse_shard_selector
+
+    return StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+
+
+def _report(stats) -> None:
+    c = stats.counts
+    print(f"{stats.name}: in {c['in']}  kept {c['keep']}  dropped {c['drop']}  quarantined {c['quarantine']}  "
+          f"({stats.shards_done}/{stats.shards_total} shards, {stats.shards_skipped} resumed)")
+
+
+def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, Any]) -> None:
+    from mlift.baselines.common import DATASET_GLOB
+    from mlift.runner import collect_stats, write_manifest
+
+    per_lang = {}
+    for name in stages:
+        if name.startswith("dataset/"):
+            c = collect_stats(out, name, n).counts
+            per_lang[name.split("/", 1)[1]] = {k: c.get(k, 0) for k in ("in", "keep", "drop", "quarantine")}
+    extra = {**extra, "data_files": str(out / DATASET_GLOB), "languages": per_lang,
+             "total_records": sum(v["keep"] for v in per_lang.values())}
+    check = getattr(recipe.cfg, "contamination", None)
+    if check is not None:
+        extra["contamination"] = _contamination(out, check)
+    manifest = write_manifest(out, recipe, stages, n, extra)
+    print(f"wrote {out}/manifest.json: {manifest['total_records']} records (recipe {manifest['recipe']['hash']})")
+
+
+def _contamination(out: Path, check: Any) -> dict[str, Any]:
+    from mlift.baselines.common import DATASET_GLOB
+    from mlift.contamination import check_records
+    from mlift.mix import DataSource, load_source
+
+    rep = check_records(load_source(DataSource(path=str(out / DATASET_GLOB))), check)
+    for lang, row in sorted(rep["per_language"].items()):
+        print(f"contamination {lang}: {row['contaminated']}/{row['records']} ({row['rate']:.2%}) {row['eval_sets']}")
+    return rep
+
+
+def _translated_alpaca(args: argparse.Namespace) -> int:
+    from mlift.baselines.common import guard_run_dir, load_pairs, write_input_shards
+    from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe, regen_mode
+    from mlift.languages import get_language
+    from mlift.llm import make_llm
+    from mlift.recipe import load_recipe
+    from mlift.runner import shard_files
+    from mlift.translate import make_translator
+
+    recipe = load_recipe(args.recipe, TranslatedAlpacaRecipe, args.overrides)
+    cfg = recipe.cfg
+    targets = _targets(args.recipe, cfg.target_langs)
+    src = get_language(cfg.source.lang).flores
+    out, n = Path(cfg.output_dir), cfg.num_shards
+    guard_run_dir(out, recipe)
+    source = write_input_shards(out / "input", load_pairs(cfg.source), n)  # type: ignore[arg-type]
+    translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
+    regen = make_llm(cfg.regenerate.llm, out, cfg.seed) if cfg.regenerate else None
+    runner = _runner(args, out, n)
+    stages = []
+    for tgt in targets:
+        stage = PairTranslateStage(f"dataset/{get_language(tgt).short}", translator, tgt, src=src,
+                                   batch_size=cfg.batch_size, regenerate=regen,
+                                   regen_mode=regen_mode(regen, cfg.regenerate.mode) if regen else "completion",
+                                   regen_tokens=cfg.regenerate.max_new_tokens if cfg.regenerate else 256)
+        _report(runner.run(stage, shard_files(out / "input", n)))
+        stages.append(stage.name)
+    _finish(out, recipe, stages, n, {"input": source})
+    return 0
+
+
+def _sphinx(args: argparse.Namespace) -> int:
+    from mlift.baselines.common import guard_run_dir, load_pairs, read_stage, write_input_shards
+    from mlift.baselines.sphinx import NShotStage, SphinxRecipe
+    from mlift.baselines.translated_alpaca import PairTranslateStage
+    from mlift.languages import get_language
+    from mlift.recipe import load_recipe
+    from mlift.runner import collect_stats, shard_files
+    from mlift.translate import make_translator
+
+    recipe = load_recipe(args.recipe, SphinxRecipe, args.overrides)
+    cfg = recipe.cfg
+    targets = _targets(args.recipe, cfg.target_langs)
+    src = get_language(cfg.source.lang).flores
+    out, n = Path(cfg.output_dir), cfg.num_shards
+    guard_run_dir(out, recipe)
+    source = write_input_shards(out / "input", load_pairs(cfg.source), n)  # type: ignore[arg-type]
+    translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
+    runner = _runner(args, out, n)
+    stages, waiting = [], []
+    for tgt in targets:
+        short = get_language(tgt).short
+        stage = PairTranslateStage(f"translated/{short}", translator, tgt, src=src, protect=tuple(cfg.protect.kinds),
+                                   terms=tuple(cfg.protect.terms), batch_size=cfg.batch_size)
+        _report(runner.run(stage, shard_files(out / "input", n)))
+        stages.append(stage.name)
+        # N-shot draws from the whole language pool, so it needs every translation shard (other --shard processes too).
+        if collect_stats(out, stage.name, n).shards_done < n:
+            waiting.append(short)
+            continue
+        pool = read_stage(out, stage.name)
+        shot = NShotStage(f"dataset/{short}", pool, cfg.nshot.n, seed=cfg.seed, selection=cfg.nshot.selection,
+                          embedding_model=cfg.nshot.embedding_model)
+        _report(runner.run(shot, shard_files(out / stage.name, n)))
+        stages.append(shot.name)
+    if waiting:
+        print(f"N-shot stage waits for all translation shards of: {', '.join(waiting)}; rerun once they are done")
+    _finish(out, recipe, stages, n, {"input": source, "nshot": cfg.nshot.model_dump()})
+    return 0
+
+
+def _templated(args: argparse.Namespace) -> int:
+    from mlift.baselines.common import guard_run_dir, write_input_shards
+    from mlift.baselines.templated import TemplatedRecipe, TemplateStage, load_rows, load_task
+    from mlift.languages import get_language
+    from mlift.recipe import load_recipe
+    from mlift.records import RESERVED, Record
+    from mlift.runner import shard_files
+
+    recipe = load_recipe(args.recipe, TemplatedRecipe, args.overrides)
+    cfg = recipe.cfg
+    out, n = Path(cfg.output_dir), cfg.num_shards
+    guard_run_dir(out, recipe)
+    by_lang: dict[str, list[Record]] = {}
+    sources = []
+    for spec in cfg.datasets:
+        load_task(spec.task, cfg.templates_dir)  # a missing or broken template file fails before any data is read
+        for lang in _targets(args.recipe, spec.langs):
+            short = get_language(lang).short
+            if (out / "input" / short / "_complete").exists():
+                continue  # resume: the rows of this language are already sharded
+            rows = load_rows(spec, lang)
+            sources.append({"task": spec.task, "source": spec.source, "lang": lang, "split": spec.split,
+                            "rows": len(rows)})
+            for row in rows:
+                fields = {k: v for k, v in row.items() if k not in RESERVED}
+                by_lang.setdefault(lang, []).append(Record(
+                    id=f"{spec.task}-{spec.source}-{row['id']}", lang=lang, fields=fields,
+                    meta={"task": spec.task, "source": spec.source, "split": spec.split}))
+    runner = _runner(args, out, n)
+    stages = []
+    langs = list(dict.fromkeys(t for spec in cfg.datasets for t in _targets(args.recipe, spec.langs)))
+    inputs = {}
+    for lang in langs:
+        short = get_language(lang).short
+        inputs[short] = write_input_shards(out / "input" / short, by_lang.get(lang, []), n)  # type: ignore[arg-type]
+        stage = TemplateStage(f"dataset/{short}", cfg.seed, cfg.templates_per_example, cfg.template_langs,
+                              cfg.templates_dir, cfg.batch_size)
+        _report(runner.run(stage, shard_files(out / "input" / short, n)))
+        stages.append(stage.name)
+    _finish(out, recipe, stages, n, {"input": inputs, "sources": sources})
+    return 0

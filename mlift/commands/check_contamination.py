@@ -1,0 +1,43 @@
+"""`mlift check-contamination RECIPE`: n-gram overlap between a built training set and the eval sets in use; writes
+<output_dir>/contamination.json (per language) and a copy of the set with hits flagged or dropped (`drop: true`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlift.cli import add_recipe_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_recipe_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from mlift.baselines.common import DATASET_GLOB, guard_run_dir, memory_inputs
+    from mlift.contamination import ContaminationRecipe, ContaminationStage, NgramIndex, eval_texts, report
+    from mlift.mix import DataSource, load_source
+    from mlift.recipe import load_recipe
+    from mlift.records import write_json_atomic
+    from mlift.runner import StageRunner, parse_shard_selector, write_manifest
+
+    recipe = load_recipe(args.recipe, ContaminationRecipe, args.overrides)
+    cfg = recipe.cfg
+    out, n = Path(cfg.output_dir), cfg.num_shards
+    guard_run_dir(out, recipe)
+    records = load_source(DataSource(path=cfg.dataset))
+    index = NgramIndex(cfg.n)
+    for spec in cfg.eval_sets:
+        index.add_all(eval_texts(spec))
+    rep = report(records, index, cfg.min_hits)
+    write_json_atomic(out / "contamination.json", rep)
+    runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+    stage = ContaminationStage(index, cfg.min_hits, cfg.drop)
+    stats = runner.run(stage, memory_inputs(records, n))
+    write_manifest(out, recipe, [stage.name], n, {"contamination": {k: v for k, v in rep.items() if k != "per_language"},
+                                                  "data_files": str(out / DATASET_GLOB)})
+    for lang, row in sorted(rep["per_language"].items()):
+        print(f"{lang}: {row['contaminated']}/{row['records']} contaminated ({row['rate']:.2%}) {row['eval_sets']}")
+    print(f"{rep['contaminated']}/{rep['records']} contaminated ({cfg.n}-grams); kept {stats.counts['keep']}, "
+          f"dropped {stats.counts['drop']}; wrote {out}/contamination.json")
+    return 0

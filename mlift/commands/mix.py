@@ -1,0 +1,41 @@
+"""`mlift mix RECIPE`: build a pinch / monolingual / k-language / weighted mixture of instruction datasets; the counts
+and the rounding rule go to manifest.json (see mlift/mix.py for the rule)."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from mlift.cli import add_recipe_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_recipe_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from mlift.baselines.common import DATASET_GLOB, guard_run_dir, memory_inputs
+    from mlift.contamination import check_records
+    from mlift.mix import EmitStage, MixRecipe, build
+    from mlift.recipe import load_recipe
+    from mlift.runner import StageRunner, parse_shard_selector, write_manifest
+
+    recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
+    cfg = recipe.cfg
+    out, n = Path(cfg.output_dir), cfg.num_shards
+    guard_run_dir(out, recipe)
+    records, info = build(cfg)
+    runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+    stats = runner.run(EmitStage(), memory_inputs(records, n))
+    langs = dict(Counter(r.lang for r in records).most_common())
+    extra = {"kind": cfg.mixture.kind, **info, "languages": langs, "total_records": len(records),
+             "data_files": str(out / DATASET_GLOB)}
+    if cfg.contamination is not None:
+        extra["contamination"] = check_records(records, cfg.contamination)
+        for lang, row in sorted(extra["contamination"]["per_language"].items()):
+            print(f"contamination {lang}: {row['contaminated']}/{row['records']} ({row['rate']:.2%}) {row['eval_sets']}")
+    manifest = write_manifest(out, recipe, [EmitStage.name], n, extra)
+    print(f"{cfg.mixture.kind}: {stats.counts['keep']} records {langs}")
+    print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
+    return 0

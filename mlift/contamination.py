@@ -1,0 +1,199 @@
+"""Contamination check: word n-gram overlap (13-grams by default, as in GPT-3 / Llama reports) between a training set
+and the eval sets in use (XL-Sum test, FLORES-200 devtest, MMLU test, any JSONL). Scripts written without spaces
+(Chinese, Japanese, Thai...) are tokenized per character so they are checked too. Reports per language; the command
+can drop the hits."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import regex
+from pydantic import Field
+
+from mlift.languages import get_language
+from mlift.recipe import RecipeError, Schema
+from mlift.records import Record
+
+# One token per character for scripts without spaces; otherwise letters + combining marks (Devanagari matras are
+# marks, not \w, in the stdlib `re`) + digits.
+_TOKEN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Myanmar}\p{Khmer}]|[\p{L}\p{M}\p{N}_]+")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
+    toks = tokens(text)
+    for i in range(len(toks) - n + 1):
+        yield tuple(toks[i:i + n])
+
+
+class EvalSet(Schema):
+    kind: Literal["xlsum", "flores", "mmlu", "jsonl"]
+    path: str = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
+                                  "*_test.csv; jsonl: a file or glob")
+    langs: list[str] | None = Field(None, description="xlsum/flores: which languages (default: all files found)")
+    fields: list[str] = Field(default_factory=lambda: ["text"], description="jsonl: the text fields")
+    name: str | None = None
+
+
+def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
+    """(eval set name, text) for every text of the eval set."""
+    root = Path(spec.path)
+    if spec.kind == "xlsum":
+        names = [get_language(x).xlsum for x in spec.langs] if spec.langs else None
+        files = sorted(root.glob("*_test.jsonl"))
+        for f in files:
+            lang = f.name[: -len("_test.jsonl")]
+            if names is not None and lang not in names:
+                continue
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    for key in ("text", "summary", "title"):
+                        if row.get(key):
+                            yield spec.name or f"xlsum_test/{lang}", row[key]
+    elif spec.kind == "flores":
+        codes = [get_language(x).flores for x in spec.langs] if spec.langs else None
+        for f in sorted(root.glob("*.devtest")):
+            if codes is not None and f.stem not in codes:
+                continue
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    yield spec.name or f"flores_devtest/{f.stem}", line
+    elif spec.kind == "mmlu":
+        for f in sorted(root.glob("*_test.csv")):
+            with open(f, encoding="utf-8", newline="") as fh:
+                for row in csv.DictReader(fh):
+                    choices = " ".join(row.get(f"choice{i}", "") for i in range(4))
+                    yield spec.name or "mmlu_test", f"{row['question']} {choices}"
+    else:
+        files = sorted(glob.glob(spec.path)) or ([spec.path] if root.is_file() else [])
+        if not files:
+            raise RecipeError(f"eval set {spec.path}: no files")
+        for f in files:
+            for line in Path(f).read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    for key in spec.fields:
+                        if isinstance(row.get(key), str):
+                            yield spec.name or Path(f).stem, row[key]
+
+
+class NgramIndex:
+    """Every n-gram of the eval sets -> the first eval set it came from."""
+
+    def __init__(self, n: int = 13):
+        self.n = n
+        self.grams: dict[int, str] = {}
+        self.sizes: Counter = Counter()
+
+    def add(self, name: str, text: str) -> None:
+        self.sizes[name] += 1
+        for g in ngrams(text, self.n):
+            self.grams.setdefault(hash(g), name)
+
+    def add_all(self, items: Iterable[tuple[str, str]]) -> NgramIndex:
+        for name, text in items:
+            self.add(name, text)
+        return self
+
+    def hits(self, text: str) -> Counter:
+        """Matching n-grams per eval set (0 hits: clean)."""
+        found: Counter = Counter()
+        for g in ngrams(text, self.n):
+            name = self.grams.get(hash(g))
+            if name is not None:
+                found[name] += 1
+        return found
+
+
+def record_text(rec: Record) -> str:
+    msgs = rec.get("messages")
+    if isinstance(msgs, list):
+        return "\n".join(m.get("content", "") for m in msgs if isinstance(m, dict))
+    return "\n".join(v for v in rec.fields.values() if isinstance(v, str))
+
+
+class ContaminationRecipe(Schema):
+    seed: int = 0
+    dataset: str = Field(description="an mlift run dir (dataset/*/shard-*.jsonl), a JSONL file or a glob")
+    output_dir: str
+    num_shards: int = Field(1, ge=1)
+    n: int = Field(13, ge=1, description="n-gram length in tokens (characters for scripts without spaces)")
+    min_hits: int = Field(1, ge=1, description="a record is contaminated with at least this many matching n-grams")
+    drop: bool = Field(False, description="drop contaminated records from the written copy (else only flag them)")
+    eval_sets: list[EvalSet] = Field(min_length=1)
+
+
+class ContaminationStage:
+    """Flags (meta.contamination) or drops (reason 'contamination') records sharing n-grams with the eval sets."""
+
+    one_to_one = True
+
+    def __init__(self, index: NgramIndex, min_hits: int = 1, drop: bool = False, name: str = "dataset/clean"):
+        self.name = name
+        self.index = index
+        self.min_hits = min_hits
+        self.drop = drop
+        self.batch_size = 256
+
+    def process(self, batch: list[Record]) -> list:
+        from mlift.runner import Outcome
+
+        outcomes = []
+        for rec in batch:
+            hits = self.index.hits(record_text(rec))
+            hit = sum(hits.values()) >= self.min_hits
+            # Flat, same-typed keys in every record (datasets infers one schema over all shards).
+            rec.meta["contamination_ngrams"] = sum(hits.values()) if hit else 0
+            rec.meta["contamination_sets"] = ",".join(sorted(hits)) if hit else ""
+            if hit:
+                if self.drop:
+                    outcomes.append(Outcome.drop(rec, "contamination", ", ".join(f"{k}: {v}" for k, v in hits.items())))
+                    continue
+            outcomes.append(Outcome.keep(rec))
+        return outcomes
+
+
+def report(records: list[Record], index: NgramIndex, min_hits: int = 1) -> dict[str, Any]:
+    """Per language: records, contaminated, rate, and which eval sets they hit."""
+    per: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        row = per.setdefault(rec.lang, {"records": 0, "contaminated": 0, "eval_sets": Counter(), "ids": []})
+        row["records"] += 1
+        hits = index.hits(record_text(rec))
+        if sum(hits.values()) >= min_hits:
+            row["contaminated"] += 1
+            row["eval_sets"].update(hits.keys())
+            row["ids"].append(rec.id)
+    for row in per.values():
+        row["rate"] = round(row["contaminated"] / row["records"], 6) if row["records"] else 0.0
+        row["eval_sets"] = dict(row["eval_sets"])
+    total = sum(r["records"] for r in per.values())
+    bad = sum(r["contaminated"] for r in per.values())
+    return {"n": index.n, "min_hits": min_hits, "records": total, "contaminated": bad,
+            "eval_texts": dict(index.sizes), "per_language": per}
+
+
+class BuildCheck(Schema):
+    """The optional `contamination:` section of a build recipe: report overlaps in the manifest (dropping them is
+    `mlift check-contamination ... drop: true`)."""
+
+    n: int = Field(13, ge=1)
+    min_hits: int = Field(1, ge=1)
+    eval_sets: list[EvalSet] = Field(min_length=1)
+
+
+def check_records(records: list[Record], check: BuildCheck) -> dict[str, Any]:
+    index = NgramIndex(check.n)
+    for spec in check.eval_sets:
+        index.add_all(eval_texts(spec))
+    return report(records, index, check.min_hits)
