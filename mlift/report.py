@@ -1,0 +1,363 @@
+"""Comparison tables from eval outputs: rows = training datasets, columns = task x language (+ averages).
+
+Input: eval output dirs (`mlift eval --out DIR` writes DIR/table.json with rows model, task, family, lang, direction,
+metric, value, stderr, n). Each is named `LABEL@SEED=DIR` (or just DIR: the label and seed then come from
+DIR/manifest.json's `label`/`train_seed`, else the folder name). Seeds of one label are aggregated as mean +- std.
+Output: table.md / table.csv / table.tex, deltas against a baseline (absolute and relative %), the papers' reference
+figures beside ours where the same comparison is present, one bar chart PNG per task metric, and a self-contained
+index.html. Optionally the same tables to W&B (offline works).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAMILY_ORDER = ["xlsum", "flores", "mmlu"]
+# The headline metric(s) of each task family, in the papers' terms.
+DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"]}
+
+
+@dataclass
+class Column:
+    family: str
+    metric: str
+    lang: str  # a language, or "avg"
+    direction: str | None = None
+
+    @property
+    def name(self) -> str:
+        where = f"{self.lang}:{self.direction}" if self.direction else self.lang
+        return f"{self.family}/{self.metric}/{where}"
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    def text(self, digits: int = 2) -> str:
+        if self.mean is None:
+            return "–"
+        return f"{self.mean:.{digits}f}" + (f" ± {self.std:.{digits}f}" if self.std is not None else "")
+
+
+@dataclass
+class Comparison:
+    labels: list[str]
+    columns: list[Column]
+    cells: dict[tuple[str, str], Cell]  # (label, column name) -> seeds' values
+    seeds: dict[str, list[int | str]]
+    sources: dict[str, list[str]]
+
+    def cell(self, label: str, col: Column) -> Cell:
+        return self.cells.get((label, col.name), Cell())
+
+
+def parse_result_arg(arg: str) -> tuple[str | None, str | None, Path]:
+    """`LABEL@SEED=DIR`, `LABEL=DIR` or `DIR`."""
+    if "=" in arg:
+        name, path = arg.split("=", 1)
+        label, _, seed = name.partition("@")
+        return label, seed or None, Path(path)
+    return None, None, Path(arg)
+
+
+def load_rows(results: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[int | str]], dict[str, list[str]]]:
+    rows: list[dict[str, Any]] = []
+    seeds: dict[str, list[int | str]] = defaultdict(list)
+    sources: dict[str, list[str]] = defaultdict(list)
+    for arg in results:
+        label, seed, path = parse_result_arg(arg)
+        table = path / "table.json"
+        if not table.is_file():
+            raise FileNotFoundError(f"{arg}: no {table} (expected the output dir of `mlift eval --out`)")
+        manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").is_file() else {}
+        label = label or manifest.get("label") or path.name
+        seed = seed if seed is not None else manifest.get("train_seed", len(seeds[label]))
+        seeds[label].append(seed)
+        sources[label].append(str(path))
+        for row in json.loads(table.read_text()):
+            if row.get("value") is not None:
+                rows.append({**row, "label": label, "seed": seed})
+    return rows, dict(seeds), dict(sources)
+
+
+def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources: dict[str, list[str]],
+                     metrics: dict[str, list[str]] | None = None, scale: bool = True) -> Comparison:
+    """Pivot to label x column; averages over languages are taken per seed, then over seeds."""
+    metrics = metrics or DEFAULT_METRICS
+    per_seed: dict[tuple[str, str], dict[Any, float]] = defaultdict(dict)
+    columns: dict[str, Column] = {}
+    lang_rank = {lang: i for i, lang in enumerate(dict.fromkeys(r["lang"] for r in rows))}  # as the suite lists them
+    for row in rows:
+        family, metric = row["family"], row["metric"]
+        if metric not in metrics.get(family, []):
+            continue
+        value = float(row["value"]) * (100.0 if scale and family == "mmlu" and metric == "acc" else 1.0)
+        col = Column(family, metric, row["lang"], row.get("direction"))
+        columns.setdefault(col.name, col)
+        per_seed[(row["label"], col.name)][row["seed"]] = value
+    # Averages: per (family, metric, direction) over languages, within a seed.
+    avg_cols: dict[str, Column] = {}
+    acc: dict[tuple[str, str], dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (label, name), by_seed in per_seed.items():
+        col = columns[name]
+        avg = Column(col.family, col.metric, "avg", col.direction)
+        avg_cols.setdefault(avg.name, avg)
+        for seed, v in by_seed.items():
+            acc[(label, avg.name)][seed].append(v)
+    cells: dict[tuple[str, str], Cell] = {}
+    for key, by_seed in per_seed.items():
+        cells[key] = Cell([by_seed[s] for s in sorted(by_seed, key=str)])
+    for key, by_seed in acc.items():
+        cells[key] = Cell([statistics.fmean(v) for _, v in sorted(by_seed.items(), key=lambda kv: str(kv[0]))])
+
+    def order(col: Column) -> tuple:
+        fam = FAMILY_ORDER.index(col.family) if col.family in FAMILY_ORDER else 99
+        return (fam, metrics.get(col.family, []).index(col.metric), col.direction or "", col.lang == "avg",
+                lang_rank.get(col.lang, 0))
+
+    ordered = sorted([*columns.values(), *avg_cols.values()], key=order)
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    return Comparison(labels, ordered, cells, seeds, sources)
+
+
+def deltas(comp: Comparison, baseline: str) -> list[dict[str, Any]]:
+    """Per label and column: mean, and its difference to the baseline's mean (absolute and relative %)."""
+    if baseline not in comp.labels:
+        raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(comp.labels)}")
+    out = []
+    for label in comp.labels:
+        for col in comp.columns:
+            mine, base = comp.cell(label, col).mean, comp.cell(baseline, col).mean
+            if mine is None or base is None:
+                continue
+            rel = (mine - base) / abs(base) * 100 if base else None
+            out.append({"label": label, "column": col.name, "value": mine, "baseline": base,
+                        "delta": mine - base, "delta_pct": rel})
+    return out
+
+
+def reference_rows(comp: Comparison, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Published relative gains next to ours, for each reference whose two arms are in this report."""
+    rows = []
+    for ref in references:
+        if ref["ours"] not in comp.labels or ref["baseline"] not in comp.labels:
+            continue
+        col = next((c for c in comp.columns if c.family == ref["family"] and c.metric == ref["metric"]
+                    and c.lang == "avg"), None)
+        if col is None:
+            continue
+        mine, base = comp.cell(ref["ours"], col).mean, comp.cell(ref["baseline"], col).mean
+        ours_pct = (mine - base) / abs(base) * 100 if mine is not None and base else None
+        rows.append({**ref, "column": col.name, "ours_pct": ours_pct})
+    return rows
+
+
+def _fmt(x: float | None, digits: int = 2, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def markdown(comp: Comparison, baseline: str | None, refs: list[dict[str, Any]]) -> str:
+    lines = ["# Comparison", "", f"Rows: training datasets ({', '.join(f'{k}: {len(v)} seed(s)' for k, v in comp.seeds.items())}). "
+             "Cells: mean ± std over seeds. MMLU accuracy in %, ROUGE/chrF++/spBLEU on a 0-100 scale.", ""]
+    for family in dict.fromkeys(c.family for c in comp.columns):
+        cols = [c for c in comp.columns if c.family == family]
+        lines += [f"## {family}", "", "| dataset | " + " | ".join(c.name.split("/", 1)[1] for c in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for label in comp.labels:
+            lines.append(f"| {label} | " + " | ".join(comp.cell(label, c).text() for c in cols) + " |")
+        lines.append("")
+    if baseline:
+        avg_cols = [c for c in comp.columns if c.lang == "avg"]
+        lines += [f"## Against {baseline} (averages over languages)", "",
+                  "| dataset | " + " | ".join(c.name for c in avg_cols) + " |", "|---|" + "---|" * len(avg_cols)]
+        for label in comp.labels:
+            cells = []
+            for c in avg_cols:
+                mine, base = comp.cell(label, c).mean, comp.cell(baseline, c).mean
+                if mine is None or base is None:
+                    cells.append("–")
+                else:
+                    rel = (mine - base) / abs(base) * 100 if base else None
+                    cells.append(f"{_fmt(mine - base, sign=True)} ({_fmt(rel, sign=True)}%)")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if refs:
+        lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours |", "|---|---|---|---|"]
+        for r in refs:
+            lines.append(f"| {r['claim']} ({r['ours']} vs {r['baseline']}) | {r['column']} | "
+                         f"{_fmt(r['relative_pct'], sign=True)}% | {_fmt(r['ours_pct'], sign=True)}% |")
+        lines += ["", "Papers: " + "; ".join(dict.fromkeys(r["paper"] for r in refs)), ""]
+    return "\n".join(lines)
+
+
+def latex(comp: Comparison) -> str:
+    cols = comp.columns
+    head = " & ".join(_tex(c.name) for c in cols)
+    body = "\n".join(f"{_tex(label)} & " + " & ".join(_tex(comp.cell(label, c).text()).replace("±", r"$\pm$")
+                                                         for c in cols) + r" \\" for label in comp.labels)
+    return ("\\begin{tabular}{l" + "r" * len(cols) + "}\n\\toprule\ndataset & " + head + " \\\\\n\\midrule\n" + body +
+            "\n\\bottomrule\n\\end{tabular}\n")
+
+
+def _tex(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("+", "+")):
+        s = s.replace(a, b)
+    return s
+
+
+def write_csv(comp: Comparison, path: Path, delta_rows: list[dict[str, Any]]) -> None:
+    by_key = {(d["label"], d["column"]): d for d in delta_rows}
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["dataset", "family", "metric", "lang", "direction", "mean", "std", "n_seeds", "delta", "delta_pct"])
+        for label in comp.labels:
+            for c in comp.columns:
+                cell = comp.cell(label, c)
+                if cell.mean is None:
+                    continue
+                d = by_key.get((label, c.name), {})
+                w.writerow([label, c.family, c.metric, c.lang, c.direction or "", cell.mean, cell.std or "",
+                            len(cell.values), d.get("delta", ""), d.get("delta_pct", "")])
+
+
+def plot(comp: Comparison, out: Path) -> list[Path]:
+    """One grouped bar chart per (task family, metric[, direction]): languages + avg on x, a bar per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    groups: dict[tuple[str, str, str | None], list[Column]] = defaultdict(list)
+    for c in comp.columns:
+        groups[(c.family, c.metric, c.direction)].append(c)
+    for (family, metric, direction), cols in groups.items():
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(cols) * max(1, len(comp.labels)) / 2), 3.6))
+        width = 0.8 / max(1, len(comp.labels))
+        for k, label in enumerate(comp.labels):
+            cells = [comp.cell(label, c) for c in cols]
+            xs = [i + k * width for i in range(len(cols))]
+            ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=[c.std or 0 for c in cells], label=label, capsize=2)
+        ax.set_xticks([i + width * (len(comp.labels) - 1) / 2 for i in range(len(cols))], [c.lang for c in cols])
+        title = f"{family} {metric}" + (f" ({direction})" if direction else "")
+        ax.set_title(title)
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"{family}_{metric}{'_' + direction if direction else ''}.png".replace("+", "p").replace("/", "-")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def html_page(md_text: str, comp: Comparison, images: list[Path]) -> str:
+    """Self-contained: tables as HTML, charts inlined as base64."""
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mlift comparison</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
+             "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child"
+             "{text-align:left}</style></head><body>"]
+    in_table = False
+    for line in md_text.splitlines():
+        if line.startswith("|") and set(line.replace("|", "").strip()) <= set("-"):
+            continue
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                parts.append("<table>")
+                in_table = True
+            parts.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            parts.append("</table>")
+            in_table = False
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            parts.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        parts.append("</table>")
+    for img in images:
+        data = base64.b64encode(img.read_bytes()).decode()
+        parts.append(f"<figure><img alt='{html.escape(img.stem)}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{html.escape(img.stem)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str, group: str | None,
+              images: list[Path]) -> str | None:
+    """One W&B run (job_type=report) with the comparison as a wandb.Table and per-column summaries."""
+    try:
+        import wandb
+    except ImportError:
+        print("wandb is not installed: W&B logging is off")
+        return None
+    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group or project}",
+                     config={"labels": comp.labels, "seeds": comp.seeds})
+    table = wandb.Table(columns=["dataset", *[c.name for c in comp.columns]])
+    for label in comp.labels:
+        table.add_data(label, *[comp.cell(label, c).mean for c in comp.columns])
+    run.log({"comparison": table, **{f"plot/{p.stem}": wandb.Image(str(p)) for p in images}})
+    for label in comp.labels:
+        for c in comp.columns:
+            if c.lang == "avg" and comp.cell(label, c).mean is not None:
+                run.summary[f"{label}/{c.name}"] = comp.cell(label, c).mean
+    if delta_rows:
+        run.log({"deltas": wandb.Table(columns=list(delta_rows[0]), data=[list(d.values()) for d in delta_rows])})
+    run_dir = run.dir
+    run.finish()
+    return run_dir
+
+
+def make_report(results: list[str], out: str | Path, baseline: str | None = None,
+                references: str | Path | None = None, metrics: dict[str, list[str]] | None = None,
+                wandb_project: str | None = None, wandb_group: str | None = None) -> dict[str, Any]:
+    from mlift.records import write_json_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, seeds, sources = load_rows(results)
+    if not rows:
+        raise ValueError("no metric values in the given results")
+    comp = build_comparison(rows, seeds, sources, metrics)
+    delta_rows = deltas(comp, baseline) if baseline else []
+    refs = []
+    if references and Path(references).is_file():
+        refs = reference_rows(comp, yaml.safe_load(Path(references).read_text()) or [])
+    md_text = markdown(comp, baseline, refs)
+    (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
+    (out / "table.tex").write_text(latex(comp), encoding="utf-8")
+    write_csv(comp, out / "table.csv", delta_rows)
+    images = plot(comp, out)
+    (out / "index.html").write_text(html_page(md_text, comp, images), encoding="utf-8")
+    wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images) if wandb_project else None
+    summary = {"labels": comp.labels, "seeds": comp.seeds, "sources": comp.sources, "columns": [c.name for c in comp.columns],
+               "baseline": baseline, "deltas": delta_rows, "references": refs, "plots": [p.name for p in images],
+               "wandb_dir": wandb_dir}
+    write_json_atomic(out / "report.json", summary)
+    return summary
