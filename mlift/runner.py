@@ -252,6 +252,20 @@ def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
     return delta
 
 
+def guard_run_dir(run_dir: str | Path, recipe: Any) -> None:
+    """Resume only the same recipe: another recipe's finished shards would otherwise be silently reused."""
+    from mlift.recipe import RecipeError
+
+    stamp = Path(run_dir) / "_recipe.json"
+    if stamp.exists():
+        old = json.loads(stamp.read_text())
+        if old.get("hash") != recipe.hash:
+            raise RecipeError(f"{run_dir} holds a run of another recipe (hash {old.get('hash')}, this one {recipe.hash}); "
+                              "use a new output_dir, or delete the old run")
+        return
+    write_json_atomic(stamp, {"hash": recipe.hash, "resolved": recipe.resolved})
+
+
 def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats:
     """Aggregate the markers of a stage (all processes' shards), e.g. for the manifest or a report."""
     stats = StageStats(name, num_shards)

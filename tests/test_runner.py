@@ -155,3 +155,16 @@ def test_custom_inputs(tmp_path):
 
     stats = StageRunner(tmp_path / "run", 1, progress=False).run(Upper(), [ShardInput(0, 1, read)])
     assert stats.counts["keep"] == 4
+
+
+def test_a_run_dir_resumes_only_the_same_recipe(tmp_path):
+    from mlift.commands.translate import TranslateRecipe
+    from mlift.recipe import RecipeError, load_recipe
+    from mlift.runner import guard_run_dir
+
+    base = {"output_dir": "x", "input": {"path": "p"}, "target_langs": ["en"],
+            "translator": {"kind": "llm", "llm": {"backend": "openai", "model": "m"}}}
+    guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, base=base))
+    guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, base=base))  # same recipe: resume
+    with pytest.raises(RecipeError, match="holds a run of another recipe"):
+        guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, ["seed=1"], base=base))

@@ -100,15 +100,3 @@ def read_stage(run_dir: Path, stage: str) -> list[Record]:
     for path in sorted((run_dir / stage).glob("shard-*.jsonl")):
         recs += [r for r in read_records(path) if isinstance(r, Record)]
     return recs
-
-
-def guard_run_dir(out: Path, recipe: Any) -> None:
-    """Resume only the same recipe: shard markers of another recipe's run would silently be reused otherwise."""
-    stamp = out / "_recipe.json"
-    if stamp.exists():
-        old = json.loads(stamp.read_text())
-        if old.get("hash") != recipe.hash:
-            raise RecipeError(f"{out} holds a run of another recipe (hash {old.get('hash')}, this one {recipe.hash}); "
-                              "use a new output_dir, or delete the old run")
-        return
-    write_json_atomic(stamp, {"hash": recipe.hash, "resolved": recipe.resolved})

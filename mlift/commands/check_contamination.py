@@ -14,12 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import DATASET_GLOB, guard_run_dir, memory_inputs
+    from mlift.baselines.common import DATASET_GLOB, memory_inputs
     from mlift.contamination import ContaminationRecipe, ContaminationStage, NgramIndex, eval_texts, report
     from mlift.mix import DataSource, load_source
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
-    from mlift.runner import StageRunner, parse_shard_selector, write_manifest
+    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, write_manifest
 
     recipe = load_recipe(args.recipe, ContaminationRecipe, args.overrides)
     cfg = recipe.cfg

@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.generate.plan import NotReady
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
-    from mlift.runner import parse_shard_selector, write_manifest
+    from mlift.runner import guard_run_dir, parse_shard_selector, write_manifest
 
     recipe = load_recipe(args.recipe, GenerateRecipe, args.overrides)
     cfg = recipe.cfg
@@ -33,6 +33,7 @@ def main(args: argparse.Namespace) -> int:
         langs = [get_language(x).flores for x in cfg.languages]
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: languages: {exc}") from None
+    guard_run_dir(cfg.output_dir, recipe)
     try:
         run_pipeline(cfg, parse_shard_selector(args.shard), args.stage, progress=not args.no_progress)
     except NotReady as exc:

@@ -15,11 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import DATASET_GLOB, guard_run_dir, memory_inputs
+    from mlift.baselines.common import DATASET_GLOB, memory_inputs
     from mlift.contamination import check_records
     from mlift.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
-    from mlift.runner import StageRunner, parse_shard_selector, write_manifest
+    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, write_manifest
 
     recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
     cfg = recipe.cfg

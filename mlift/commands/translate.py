@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
     from mlift.records import BadLine, Record, read_records, write_json_atomic, write_records
-    from mlift.runner import StageRunner, parse_shard_selector, shard_files, write_manifest
+    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, shard_files, write_manifest
     from mlift.translate import TranslateStage, make_translator
 
     recipe = load_recipe(args.recipe, TranslateRecipe, args.overrides)
@@ -52,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
     out = Path(cfg.output_dir)
+    guard_run_dir(out, recipe)
     n = cfg.num_shards
     src_path = Path(cfg.input.path)
     if not src_path.is_file():
