@@ -1,0 +1,69 @@
+"""Functions lm-eval task YAMLs call through `!function utils.<name>` (eval/utils.py re-exports this module).
+
+Generation tasks return one (reference, prediction, lang) item per metric from `process_results`; the aggregations
+compute corpus-level scores with mlift.metrics. A metric whose resource is missing (spBLEU offline) logs the reason and
+scores NaN, so the other metrics of the run still come out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from mlift import metrics
+
+log = logging.getLogger("mlift.eval")
+
+Item = tuple[str, str, str]
+_warned: set[str] = set()
+
+
+def _clean(prediction: str) -> str:
+    return prediction.strip().split("\n")[0].strip() if prediction.strip() else ""
+
+
+def xlsum_process_results(doc: dict, results: list[str]) -> dict[str, Item]:
+    item = (doc["summary"], _clean(results[0]), doc["lang"])
+    return {name: item for name in metrics.ROUGE_TYPES}
+
+
+def flores_process_results(doc: dict, results: list[str]) -> dict[str, Item]:
+    item = (doc["tgt"], _clean(results[0]), doc["tgt_lang"])
+    return {"bleu": item, "spbleu": item, "chrf++": item}
+
+
+def _corpus(name: str, items: list[Item]) -> float:
+    refs = [i[0] for i in items]
+    preds = [i[1] for i in items]
+    lang = items[0][2] if items else None
+    try:
+        return metrics.corpus_metric(name, refs, preds, lang=lang)
+    except metrics.MetricResourceError as exc:
+        if name not in _warned:  # once per process, not once per task
+            log.warning("%s not computed: %s", name, exc)
+            _warned.add(name)
+        return math.nan
+
+
+def agg_rouge1(items: list[Item]) -> float:
+    return _corpus("rouge1", items)
+
+
+def agg_rouge2(items: list[Item]) -> float:
+    return _corpus("rouge2", items)
+
+
+def agg_rougeL(items: list[Item]) -> float:  # noqa: N802 - the metric's conventional name
+    return _corpus("rougeL", items)
+
+
+def agg_bleu(items: list[Item]) -> float:
+    return _corpus("bleu", items)
+
+
+def agg_spbleu(items: list[Item]) -> float:
+    return _corpus("spbleu", items)
+
+
+def agg_chrfpp(items: list[Item]) -> float:
+    return _corpus("chrf++", items)

@@ -1,0 +1,141 @@
+"""Multilingual generation metrics: ROUGE with a Unicode-aware tokenizer, BLEU, spBLEU (FLORES-200 SentencePiece) and
+chrF++. All scores are on a 0-100 scale, corpus-level, and take parallel lists of predictions and references.
+
+rouge-score's default tokenizer keeps only [a-z0-9], so every non-Latin script scores ~0 (evaluate#256). Here tokens are
+runs of letters/marks/digits in any script, lowercased; scripts written without spaces (Han, kana, Thai, Lao, Khmer,
+Myanmar, Tibetan) become one token per character. Stemming is applied only where a stemmer exists (English, Porter).
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from functools import cache
+
+import regex
+
+# Scripts written without spaces between words: score them per character (no segmenter is assumed installed).
+_CHAR_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
+_TOKEN_RE = regex.compile(rf"[{_CHAR_SCRIPTS}][\p{{M}}]*|[^\s\p{{P}}\p{{S}}{_CHAR_SCRIPTS}\p{{C}}\p{{Z}}]+")
+_STEMMED_LANGS = {"en", "eng"}
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+class MetricResourceError(RuntimeError):
+    """A metric needs a resource that is not available (e.g. offline); the message says what to do."""
+
+
+def _lang_short(lang: str | None) -> str | None:
+    if not lang:
+        return None
+    try:
+        from mlift.languages import get_language
+
+        return get_language(lang).short
+    except ValueError:
+        return lang.split("_")[0].lower()
+
+
+class MultilingualTokenizer:
+    """A rouge-score compatible tokenizer (`.tokenize(text) -> list[str]`) that works for every script."""
+
+    def __init__(self, lang: str | None = None, stem: bool | None = None):
+        short = _lang_short(lang)
+        self.stem = (short in _STEMMED_LANGS) if stem is None else stem
+        self._stemmer = None
+        if self.stem:
+            from nltk.stem import porter
+
+            self._stemmer = porter.PorterStemmer()
+
+    def tokenize(self, text: str) -> list[str]:
+        text = unicodedata.normalize("NFKC", text).lower()
+        tokens = _TOKEN_RE.findall(text)
+        if self._stemmer is not None:
+            # rouge-score stems only tokens longer than 3 characters; do the same so English matches it exactly.
+            tokens = [self._stemmer.stem(t) if len(t) > 3 else t for t in tokens]
+        return tokens
+
+
+def rouge(predictions: list[str], references: list[str], lang: str | None = None,
+          types: tuple[str, ...] = ROUGE_TYPES, stem: bool | None = None) -> dict[str, float]:
+    """Mean per-example ROUGE F1 (x100) for each type in `types`."""
+    from rouge_score import rouge_scorer
+
+    _check_parallel(predictions, references)
+    scorer = rouge_scorer.RougeScorer(list(types), tokenizer=MultilingualTokenizer(lang, stem))
+    totals = dict.fromkeys(types, 0.0)
+    for pred, ref in zip(predictions, references, strict=True):
+        scores = scorer.score(ref, pred)
+        for t in types:
+            totals[t] += scores[t].fmeasure
+    n = max(len(predictions), 1)
+    return {t: 100.0 * v / n for t, v in totals.items()}
+
+
+def bleu(predictions: list[str], references: list[str], tokenize: str = "13a") -> float:
+    import sacrebleu
+
+    _check_parallel(predictions, references)
+    return sacrebleu.corpus_bleu(predictions, [references], tokenize=tokenize).score
+
+
+def chrf_pp(predictions: list[str], references: list[str]) -> float:
+    """chrF++ (character n-grams up to 6 plus word n-grams up to 2, beta=2)."""
+    from sacrebleu.metrics import CHRF
+
+    _check_parallel(predictions, references)
+    return CHRF(word_order=2).corpus_score(predictions, [references]).score
+
+
+def spm_model_path() -> str:
+    """Where sacrebleu looks for the FLORES-200 SentencePiece model before trying to download it."""
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    return os.path.join(tokenizer_spm.SACREBLEU_DIR, "models", "flores200sacrebleuspm")
+
+
+def spbleu(predictions: list[str], references: list[str]) -> float:
+    """spBLEU: BLEU over FLORES-200 SentencePiece pieces. Raises MetricResourceError when the SPM model is missing
+    and cannot be downloaded."""
+    import sacrebleu
+
+    _check_parallel(predictions, references)
+    _flores200_tokenizer()
+    return sacrebleu.corpus_bleu(predictions, [references], tokenize="flores200").score
+
+
+@cache
+def _flores200_tokenizer():
+    from sacrebleu.tokenizers.tokenizer_spm import Flores200Tokenizer
+
+    path = spm_model_path()
+    try:
+        return Flores200Tokenizer()
+    except ImportError as exc:
+        raise MetricResourceError(f"spBLEU needs sentencepiece: pip install sentencepiece ({exc})") from exc
+    except OSError as exc:  # URLError is an OSError; so is a half-written file
+        raise MetricResourceError(
+            f"spBLEU needs the FLORES-200 SentencePiece model at {path}; sacrebleu tried to download it "
+            f"(https://tinyurl.com/flores200sacrebleuspm) and failed: {exc}. Fix: run once with internet access, or "
+            f"copy the file 'flores200sacrebleuspm' to {path} (set $SACREBLEU to choose the directory). "
+            "The other metrics (BLEU, chrF++) do not need it and are still computed.") from exc
+
+
+def _check_parallel(predictions: list[str], references: list[str]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+
+
+# Names of generation metrics the eval tasks report, and how each is computed from (reference, prediction) pairs.
+def corpus_metric(name: str, refs: list[str], preds: list[str], lang: str | None = None) -> float:
+    if name in ROUGE_TYPES:
+        return rouge(preds, refs, lang=lang, types=(name,))[name]
+    if name == "bleu":
+        return bleu(preds, refs)
+    if name == "spbleu":
+        return spbleu(preds, refs)
+    if name == "chrf++":
+        return chrf_pp(preds, refs)
+    raise ValueError(f"unknown metric {name!r} (known: {', '.join((*ROUGE_TYPES, 'bleu', 'spbleu', 'chrf++'))})")

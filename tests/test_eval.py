@@ -1,0 +1,178 @@
+"""The eval harness: task building from local files, real lm-eval runs of the pretrained 260K Llama, the flat table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import shared_path
+
+from mlift.cli import main as cli_main
+from mlift.eval_tasks import FloresTask, MMLUTask, XLSumTask, build_tasks, read_hendrycks, read_okapi
+
+
+def test_readers_normalise_okapi_and_hendrycks() -> None:
+    okapi = read_okapi(shared_path("data", "m_mmlu", "hi_val.json"))
+    raw = json.loads(shared_path("data", "m_mmlu", "hi_val.json").read_text(encoding="utf-8"))
+    assert len(okapi) == len(raw)
+    assert okapi[0]["choices"][0] == raw[0]["option_a"].strip()
+    assert okapi[0]["answer"] == "ABCD".index(raw[0]["answer"])
+    csv_path = shared_path("data", "mmlu", "test", "anatomy_test.csv")
+    docs = read_hendrycks([csv_path])
+    with csv_path.open(encoding="utf-8", newline="") as f:
+        first = next(csv.DictReader(f))
+    assert docs[0]["answer"] == int(first["answer"]) and docs[0]["subject"] == "anatomy"
+    assert docs[0]["choices"][3] == first["choice3"].strip()
+
+
+def test_build_tasks_names_sources_and_alignment(tmp_path: Path) -> None:
+    data = shared_path("data")
+    specs = build_tasks(tmp_path, ["hi", "eng_Latn"], XLSumTask(), FloresTask(), MMLUTask(format="okapi"), data)
+    names = [s.name for s in specs]
+    assert names == ["mlift_xlsum_hin_Deva", "mlift_flores_hin_Deva-eng_Latn", "mlift_flores_eng_Latn-hin_Deva",
+                     "mlift_mmlu_okapi_hin_Deva", "mlift_xlsum_eng_Latn", "mlift_mmlu_okapi_eng_Latn"]
+    cfg = yaml.load((tmp_path / "mlift_flores_eng_Latn-hin_Deva.yaml").read_text(), Loader=yaml.BaseLoader)
+    test_file = Path(cfg["dataset_kwargs"]["data_files"]["test"])
+    assert test_file.is_absolute()  # lm-eval resolves relative data_files against the CWD
+    first = json.loads(test_file.read_text(encoding="utf-8").splitlines()[0])
+    devtest = data / "flores200" / "devtest"
+    assert first["src"] == (devtest / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()[0]
+    assert first["tgt"] == (devtest / "hin_Deva.devtest").read_text(encoding="utf-8").splitlines()[0]
+    flores = specs[2]
+    assert flores.direction == "en-xx" and flores.source["tgt"]["split"] == "devtest"
+    assert specs[0].source["split"] == "test" and specs[0].source["fewshot"]["split"] == "train"
+    # lm-eval indexes every generated task under its unique name
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
+    assert set(names) <= set(manager.all_tasks)
+
+
+def test_missing_local_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="xlsum.*check --data-dir"):
+        build_tasks(tmp_path / "t", ["hin_Deva"], xlsum=XLSumTask(), data_dir=tmp_path)
+
+
+def test_mlift_eval_runs_all_three_families(tmp_path: Path, stories260k: Path) -> None:
+    """A real lm-eval run (HF backend, CPU) of the pretrained 260K Llama on local FLORES, XL-Sum and m_MMLU samples."""
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({
+        "seed": 7, "limit": 3, "threads": 1, "data_dir": str(shared_path("data")),
+        "xlsum": {"max_gen_toks": 16}, "flores": {"max_gen_toks": 16, "directions": ["xx-en", "en-xx"]},
+        "mmlu": {"format": "okapi"}}))
+    out = tmp_path / "out"
+    rc = cli_main(["eval", "--model", str(stories260k), "--suite", str(suite), "--langs", "hi", "--out", str(out),
+                   "--no-chat-template"])
+    assert rc == 0
+    table = json.loads((out / "table.json").read_text())
+    with (out / "table.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == len(table)
+    got = {(r["task"], r["metric"]): r for r in table}
+    for key in [("mlift_xlsum_hin_Deva", "rouge1"), ("mlift_xlsum_hin_Deva", "rougeL"),
+                ("mlift_flores_hin_Deva-eng_Latn", "chrf++"), ("mlift_flores_eng_Latn-hin_Deva", "bleu"),
+                ("mlift_mmlu_okapi_hin_Deva", "acc")]:
+        row = got[key]
+        assert row["n"] == 3 and row["lang"] == "hin_Deva" and row["model"] == str(stories260k)
+        assert isinstance(row["value"], float) and math.isfinite(row["value"])
+    assert got[("mlift_flores_hin_Deva-eng_Latn", "chrf++")]["direction"] == "xx-en"
+    assert got[("mlift_flores_hin_Deva-eng_Latn", "chrf++")]["value"] > 0  # some characters always match
+    assert ("mlift_flores_eng_Latn-hin_Deva", "spbleu") in got  # NaN -> null when the SPM model is unavailable
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["random_seed"] == 7 and results["config"]["batch_size"] == 1
+    assert set(results["versions"]) == {r["task"] for r in table}
+    assert "mlift_xlsum_hin_Deva" in results["configs"]
+    sample = json.loads((out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()[0])
+    assert "resps" in sample and "doc" in sample
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["apply_chat_template"] is False and manifest["recipe"]["overrides"]
+    assert manifest["tasks"][0]["source"]["path"].endswith("hindi_test.jsonl")
+
+
+def _preferred_letters(model_dir: Path, contexts: list[str]) -> list[list[float]]:
+    """log P(' X' | context) for X in A..D, computed directly with transformers (independently of lm-eval)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    out = []
+    for ctx in contexts:
+        n = len(tok(ctx).input_ids)
+        scores = []
+        for letter in "ABCD":
+            ids = tok(ctx + " " + letter).input_ids
+            with torch.no_grad():
+                logp = model(torch.tensor([ids])).logits.log_softmax(-1)[0]
+            scores.append(sum(logp[n - 1 + i, t].item() for i, t in enumerate(ids[n:])))
+        out.append(scores)
+    return out
+
+
+def test_mmlu_planted_answers_score_100_then_0(tmp_path: Path, stories260k: Path) -> None:
+    """The answer key is planted at the letter the model itself prefers (measured with transformers directly, with a
+    clear margin): the task must score 100%; planted at the letter it likes least: 0%. Proves prompt, choices, target
+    index and lm-eval's argmax line up through the same task code as real MMLU."""
+    from mlift.evaluate import EvalSuite, run_eval
+
+    questions = ["Lily saw a big red ball in the park. What did she see?", "Tom had a little dog. What did Tom have?",
+                 "The sun was hot. How was the sun?", "Ben ate a cake. What did Ben eat?"]
+    choices = ["a ball", "a cat", "a tree", "a car"]
+    contexts = [f"{q}\nA. {choices[0]}\nB. {choices[1]}\nC. {choices[2]}\nD. {choices[3]}\nAnswer:" for q in questions]
+    scores = _preferred_letters(stories260k, contexts)
+    best = [max(range(4), key=s.__getitem__) for s in scores]
+    worst = [min(range(4), key=s.__getitem__) for s in scores]
+    for s, b in zip(scores, best, strict=True):
+        assert s[b] - sorted(s)[-2] > 0.3, "margin too small for a stable planted answer"
+    # one run, two tasks: the Okapi JSON format, English file planted at the best letter, French at the worst
+    data = tmp_path / "data"
+    (data / "m_mmlu").mkdir(parents=True)
+    for lang, planted in (("en", best), ("fr", worst)):
+        rows = [{"id": str(i), "instruction": q, **{f"option_{c}": choices[k] for k, c in enumerate("abcd")},
+                 "answer": "ABCD"[a]} for i, (q, a) in enumerate(zip(questions, planted, strict=True))]
+        (data / "m_mmlu" / f"{lang}_val.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    suite = EvalSuite(langs=["en", "fr"], data_dir=str(data), threads=1, mmlu=MMLUTask(format="okapi", fewshot_split=None))
+    table = run_eval(suite, str(stories260k), tmp_path / "out")
+    acc = {r["task"]: r["value"] for r in table if r["metric"] == "acc"}
+    assert acc == {"mlift_mmlu_okapi_eng_Latn": pytest.approx(1.0), "mlift_mmlu_okapi_fra_Latn": pytest.approx(0.0)}
+    assert all(r["n"] == 4 for r in table)
+
+
+@pytest.mark.slow  # indexing all of lm-eval's built-in tasks takes ~10-25 s
+def test_hub_mmlu_variants_reuse_lm_eval_builtins(tmp_path: Path) -> None:
+    from lm_eval.tasks import TaskManager
+
+    known = set(TaskManager().all_tasks)
+    for fmt, expect in (("global_mmlu", ["global_mmlu_full_hi", "global_mmlu_full_sw"]),
+                        ("mmmlu", ["mmmlu_hi_in", "mmmlu_sw_ke"]), ("okapi", ["m_mmlu_hi"])):
+        source = "hub" if fmt == "okapi" else "local"
+        langs = ["hi"] if fmt == "okapi" else ["hi", "swh_Latn"]
+        specs = build_tasks(tmp_path / fmt, langs, mmlu=MMLUTask(format=fmt, source=source))
+        assert [s.name for s in specs] == expect and all(s.builtin and s.source["hub_id"] for s in specs)
+        assert set(expect) <= known, f"lm-eval {fmt} built-ins renamed?"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "recipes" / "eval").glob("*.yaml")))
+def test_shipped_eval_recipes_validate(path: Path) -> None:
+    from mlift.evaluate import EvalSuite
+    from mlift.judge import JudgeRecipe
+    from mlift.recipe import load_recipe
+
+    recipe = load_recipe(path, JudgeRecipe if "judge" in path.name else EvalSuite)
+    assert recipe.hash
+
+
+def test_limit_materialises_only_the_docs_read(tmp_path: Path) -> None:
+    def n_docs(folder: Path, task: str) -> int:
+        cfg = yaml.load((folder / f"{task}.yaml").read_text(), Loader=yaml.BaseLoader)
+        return len(Path(cfg["dataset_kwargs"]["data_files"]["test"]).read_text(encoding="utf-8").splitlines())
+
+    data = shared_path("data")
+    build_tasks(tmp_path / "a", ["fr"], flores=FloresTask(), data_dir=data, limit=2)
+    assert n_docs(tmp_path / "a", "mlift_flores_fra_Latn-eng_Latn") == 2
+    # few-shot examples drawn from the test split (FLORES has no few-shot split here): keep the whole pool
+    build_tasks(tmp_path / "b", ["fr"], flores=FloresTask(), data_dir=data, limit=2, num_fewshot=1)
+    assert n_docs(tmp_path / "b", "mlift_flores_fra_Latn-eng_Latn") == 1012

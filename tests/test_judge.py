@@ -1,0 +1,72 @@
+"""The pairwise judge: verdict parsing, the both-orders rule, the arithmetic, and one real end-to-end judge run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlift.cli import main as cli_main
+from mlift.judge import aggregate, combine, judge_prompts, parse_verdict
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("[[A]]", "A"), ("After careful thought: [[B]].", "B"), ("[[ A ]]", "A"), ("B", "B"), ("Response A", "A"),
+    ("Output (b) is better", "B"), ("B.", "B"),
+    ("A little girl went home.", None), ("a", None), ("[[A]] no wait [[B]]", None), ("A and B are both fine", None), ("", None), (None, None),
+    ("Lily went to the park.", None),
+])
+def test_parse_verdict(text: str | None, expect: str | None) -> None:
+    assert parse_verdict(text) == expect
+
+
+def test_combine_needs_the_same_model_chosen_in_both_orders() -> None:
+    assert combine("A", "B") == "win"  # A chosen first (shown as A) and after the swap (shown as B)
+    assert combine("B", "A") == "loss"
+    assert combine("A", "A") == "tie"  # position bias: always the first slot
+    assert combine("B", "B") == "tie"
+    assert combine("A", None) == "tie" and combine(None, None) == "tie"
+
+
+def test_aggregate_arithmetic_on_fixed_verdicts() -> None:
+    verdicts = [("hin_Deva", "A", "B"), ("hin_Deva", "A", "B"), ("hin_Deva", "A", "A"), ("hin_Deva", "B", "A"),
+                ("fra_Latn", "B", "A"), ("fra_Latn", None, "B")]
+    table = aggregate([(lang, combine(a, b)) for lang, a, b in verdicts])
+    assert table["hin_Deva"] == {"score": (1 + 1 + 0.5 + 0) / 4, "win": 2, "tie": 1, "loss": 1, "n": 4}
+    assert table["fra_Latn"] == {"score": (0 + 0.5) / 2, "win": 0, "tie": 1, "loss": 1, "n": 2}
+    assert table["all"]["score"] == pytest.approx((2 + 0.5 + 0.5) / 6) and table["all"]["n"] == 6
+    assert list(table)[-1] == "all"
+
+
+def test_judge_prompts_swap_the_order() -> None:
+    ab, ba = judge_prompts("judge_pairwise", "Say hi.", "RESPONSE-ONE", "RESPONSE-TWO", "English")
+    assert ab.index("RESPONSE-ONE") < ab.index("RESPONSE-TWO")
+    assert ba.index("RESPONSE-TWO") < ba.index("RESPONSE-ONE")
+    assert ab.replace("RESPONSE-ONE", "X").replace("RESPONSE-TWO", "RESPONSE-ONE").replace("X", "RESPONSE-TWO") == ba
+
+
+def test_mlift_judge_end_to_end(tmp_path: Path, stories260k: Path) -> None:
+    """A real judge LLM (the 260K Llama through mlift's transformers backend) over two answer files: the plumbing
+    (both orders sent, verdicts parsed, outcomes aggregated, files written)."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    prompts = [("1", "hin_Deva", "नमस्ते कहो।"), ("2", "fra_Latn", "Dis bonjour."), ("3", "fra_Latn", "Compte à trois.")]
+    a.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "response": f"answer a {i}"}) + "\n"
+                         for i, lang, p in prompts))
+    b.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "output": f"answer b {i}"}) + "\n"
+                         for i, lang, p in prompts))
+    recipe = tmp_path / "judge.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "out"), "model_a": {"path": str(a), "name": "A"}, "model_b": {"path": str(b)},
+        "chat": False,
+        "judge": {"backend": "transformers", "model": str(stories260k), "device": "cpu", "batch_size": 6,
+                  "params": {"max_new_tokens": 6}}}))
+    assert cli_main(["judge", str(recipe), "--no-progress"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["1", "2", "3"]
+    assert all(r["judge_ab"] is not None and r["judge_ba"] is not None and r["error"] is None for r in rows)
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]
+    expect = aggregate([(r["lang"], combine(parse_verdict(r["judge_ab"]), parse_verdict(r["judge_ba"]))) for r in rows])
+    assert scores == expect
+    assert scores["fra_Latn"]["n"] == 2 and scores["all"]["n"] == 3
