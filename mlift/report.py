@@ -331,6 +331,7 @@ def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str, 
         run.log({"deltas": wandb.Table(columns=list(delta_rows[0]), data=[list(d.values()) for d in delta_rows])})
     run_dir = run.dir
     run.finish()
+    wandb.teardown()  # wandb caches its settings (WANDB_DIR, mode) per process; a later run must read them afresh
     return run_dir
 
 
