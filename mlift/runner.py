@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from tqdm.auto import tqdm
 
-from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic
+from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic, write_records
 
 Kind = Literal["keep", "drop", "quarantine"]
 
@@ -250,6 +250,21 @@ def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
         if any(d.values()):
             delta[model] = d
     return delta
+
+
+def write_input_shards(input_dir: Path, items: list[Record | BadLine], n: int, extra: dict[str, Any] | None = None) -> dict:
+    """Split a job's input into n contiguous shards, written once (atomically, with a completion file) so every stage
+    reads shard j of n; unreadable lines go to <input_dir>/quarantine.jsonl with their reasons."""
+    done = input_dir / "_complete"
+    if not done.exists():
+        bad = [x for x in items if isinstance(x, BadLine)]
+        recs = [x for x in items if not isinstance(x, BadLine)]
+        write_records(input_dir / "quarantine.jsonl", [b.to_json() for b in bad])
+        per = -(-len(recs) // n) if recs else 0
+        for j in range(n):
+            write_records(input_dir / f"shard-{j:05d}-of-{n:05d}.jsonl", recs[j * per:(j + 1) * per])
+        write_json_atomic(done, {"records": len(recs), "unreadable": len(bad), **(extra or {})})
+    return json.loads(done.read_text())
 
 
 def guard_run_dir(run_dir: str | Path, recipe: Any) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
 from mlift.recipe import RecipeError, Schema
-from mlift.records import BadLine, Record, read_records, write_json_atomic, write_records
+from mlift.records import Record, read_records
 from mlift.runner import ShardInput
 
 DATASET_GLOB = "dataset/*/shard-*.jsonl"  # kept records of every language; quarantine/ and dropped/ are one level deeper
@@ -68,20 +67,6 @@ def chat(user: str, assistant: str) -> list[dict[str, str]]:
 
 def user_text(instruction: str, inp: str) -> str:
     return instruction if not inp.strip() else f"{instruction}\n\n{inp}"
-
-
-def write_input_shards(input_dir: Path, items: list[Record | BadLine], n: int, extra: dict[str, Any] | None = None) -> dict:
-    """Contiguous slices written once (atomically, with a completion file) so every stage reads shard j of n."""
-    done = input_dir / "_complete"
-    if not done.exists():
-        bad = [x for x in items if isinstance(x, BadLine)]
-        recs = [x for x in items if not isinstance(x, BadLine)]
-        write_records(input_dir / "quarantine.jsonl", [b.to_json() for b in bad])
-        per = -(-len(recs) // n) if recs else 0
-        for j in range(n):
-            write_records(input_dir / f"shard-{j:05d}-of-{n:05d}.jsonl", recs[j * per:(j + 1) * per])
-        write_json_atomic(done, {"records": len(recs), "unreadable": len(bad), **(extra or {})})
-    return json.loads(done.read_text())
 
 
 def memory_inputs(records: list[Record], n: int) -> list[ShardInput]:

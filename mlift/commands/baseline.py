@@ -78,12 +78,12 @@ def _contamination(out: Path, check: Any) -> dict[str, Any]:
 
 
 def _translated_alpaca(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import load_pairs, write_input_shards
+    from mlift.baselines.common import load_pairs
     from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe, regen_mode
     from mlift.languages import get_language
     from mlift.llm import make_llm
     from mlift.recipe import load_recipe
-    from mlift.runner import guard_run_dir, shard_files
+    from mlift.runner import guard_run_dir, shard_files, write_input_shards
     from mlift.translate import make_translator
 
     recipe = load_recipe(args.recipe, TranslatedAlpacaRecipe, args.overrides)
@@ -109,12 +109,12 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
 
 
 def _sphinx(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import load_pairs, read_stage, write_input_shards
+    from mlift.baselines.common import load_pairs, read_stage
     from mlift.baselines.sphinx import NShotStage, SphinxRecipe
     from mlift.baselines.translated_alpaca import PairTranslateStage
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
-    from mlift.runner import collect_stats, guard_run_dir, shard_files
+    from mlift.runner import collect_stats, guard_run_dir, shard_files, write_input_shards
     from mlift.translate import make_translator
 
     recipe = load_recipe(args.recipe, SphinxRecipe, args.overrides)
@@ -149,12 +149,11 @@ def _sphinx(args: argparse.Namespace) -> int:
 
 
 def _templated(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import write_input_shards
     from mlift.baselines.templated import TemplatedRecipe, TemplateStage, load_rows, load_task
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
     from mlift.records import RESERVED, Record
-    from mlift.runner import guard_run_dir, shard_files
+    from mlift.runner import guard_run_dir, shard_files, write_input_shards
 
     recipe = load_recipe(args.recipe, TemplatedRecipe, args.overrides)
     cfg = recipe.cfg

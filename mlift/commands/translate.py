@@ -40,8 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
-    from mlift.records import BadLine, Record, read_records, write_json_atomic, write_records
-    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, shard_files, write_manifest
+    from mlift.records import Record, read_records
+    from mlift.runner import (
+        StageRunner,
+        guard_run_dir,
+        parse_shard_selector,
+        shard_files,
+        write_input_shards,
+        write_manifest,
+    )
     from mlift.translate import TranslateStage, make_translator
 
     recipe = load_recipe(args.recipe, TranslateRecipe, args.overrides)
@@ -58,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     if not src_path.is_file():
         raise RecipeError(f"{args.recipe}: input.path: file not found: {src_path}")
 
-    # Input shards: contiguous slices of the input, written once (atomic) so every stage reads shard j of n.
+    # Input shards: contiguous slices of the input, written once, so every stage reads shard j of n.
     input_dir = out / "input"
     if not (input_dir / "_complete").exists():
         fmt = cfg.input.format
@@ -71,14 +78,7 @@ def main(args: argparse.Namespace) -> int:
             items = [Record(id=f"{src_path.stem}-{i}", lang=src_lang, fields={cfg.input.field: x}) for i, x in enumerate(lines)]
         else:
             items = list(read_records(src_path))
-        items = items[: cfg.input.limit] if cfg.input.limit else items
-        bad = [x for x in items if isinstance(x, BadLine)]
-        items = [x for x in items if not isinstance(x, BadLine)]
-        write_records(input_dir / "quarantine.jsonl", [b.to_json() for b in bad])  # unreadable lines, with reasons
-        per = -(-len(items) // n) if items else 0
-        for j in range(n):
-            write_records(input_dir / f"shard-{j:05d}-of-{n:05d}.jsonl", items[j * per:(j + 1) * per])
-        write_json_atomic(input_dir / "_complete", {"records": len(items), "unreadable": len(bad)})
+        write_input_shards(input_dir, items[: cfg.input.limit] if cfg.input.limit else items, n)
 
     translator = make_translator(cfg.translator, out, cfg.seed)
     runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
