@@ -1,0 +1,70 @@
+"""`mlift sweep SWEEP.yaml`: expand a grid (datasets x models x seeds x override axes) into Slurm jobs (data shards as
+job arrays -> train -> eval -> report, wired with --dependency=afterok) and submit them; `--dry-run` writes and prints
+the scripts, `--local` runs them here in dependency order, `--status` lists job states and failed jobs' logs.
+Re-running the same command skips every job whose completion marker exists. See mlift/sweep.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="sweep recipe (recipes/sweeps/*.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a sweep value, e.g. --set slurm.gres=null --set seeds=[1,2] (repeatable)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="write and print the sbatch scripts; submit nothing")
+    mode.add_argument("--local", action="store_true", help="run the same scripts here with bash, in dependency order")
+    mode.add_argument("--status", action="store_true", help="job states from Slurm (scontrol) and completion markers; "
+                      "failed jobs with their log paths")
+    parser.add_argument("--wait", action="store_true", help="after submitting, wait until no job is queued or running, "
+                        "then print the status")
+    parser.add_argument("--timeout", type=float, default=24 * 3600, help="with --wait: give up after this many seconds")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="do not load the dataset/train recipes before expanding (faster; typos surface in jobs)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from mlift.sweep import expand, load_sweep, run_local, status, submit, wait, write_manifest, write_scripts
+
+    recipe = load_sweep(args.recipe, args.overrides)
+    jobs = expand(recipe, validate=not args.no_validate)
+    if args.status:
+        counts = status(recipe, jobs)
+        return 1 if counts.get("failed") else 0
+    scripts = write_scripts(recipe, jobs)
+    out = Path(recipe.cfg.output_dir).resolve()
+    if args.dry_run:
+        if not (out / "manifest.json").exists():  # never overwrite the manifest of a real submission
+            write_manifest(recipe, jobs, "dry-run")
+        for job in jobs:
+            deps = f" --dependency=afterok:<{'>:<'.join(job.deps)}>" if job.deps else ""
+            print(f"# ==== {job.name}: sbatch --parsable{deps} {scripts[job.name]}")
+            print(scripts[job.name].read_text(), end="")
+        print(f"# {len(jobs)} jobs; scripts in {out}/scripts (nothing submitted)", file=sys.stderr)
+        return 0
+    if args.local:
+        write_manifest(recipe, jobs, "local")
+        ok = run_local(recipe, jobs, scripts)
+        print(f"sweep {recipe.cfg.name}: {'all jobs complete' if ok else 'some jobs failed'}; outputs in {out}")
+        return 0 if ok else 1
+    write_manifest(recipe, jobs, "slurm")
+    try:
+        ids = submit(recipe, jobs, scripts)
+    except FileNotFoundError:
+        print("mlift sweep: sbatch not found (no Slurm here?); use --local or --dry-run", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # jobs submitted before the failure are in the state file; rerun to go on
+        print(f"mlift sweep: {exc}", file=sys.stderr)
+        return 1
+    submitted = [i for i in ids.values() if i]
+    print(f"sweep {recipe.cfg.name}: {len(submitted)} job(s) queued, {len(jobs) - len(submitted)} complete; "
+          f"state in {out}/sweep_state.json; check with: mlift sweep {args.recipe} --status")
+    if args.wait:
+        if not wait(submitted, args.timeout):
+            print(f"mlift sweep: still running after {args.timeout:.0f} s", file=sys.stderr)
+        counts = status(recipe, jobs)
+        return 1 if counts.get("failed") or counts.get("unknown") else 0
+    return 0
