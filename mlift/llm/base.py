@@ -52,12 +52,13 @@ class GenParams(Schema):
     seed: int | None = None  # None: the recipe's seed
 
 
-OnDone = Callable[[int, Completion], None]
+OnDone = Callable[[list[tuple[int, Completion]]], None]
 
 
 class Backend(Protocol):
-    """`generate` returns one completion per request, in order; it calls `on_done(i, completion)` as soon as request i
-    is finished, so the cache can store it at once (a kill then loses only what was really in flight)."""
+    """`generate` returns one completion per request, in order; it calls `on_done([(i, completion), ...])` as soon as
+    requests finish (a micro-batch at a time, or one by one for HTTP), so the cache stores them at once and a kill
+    loses only what was really in flight."""
 
     backend: str
     model: str

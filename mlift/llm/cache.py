@@ -107,10 +107,10 @@ class CachedLLM:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
 
-            def store(j: int, out: Completion, chunk: list[int] = chunk) -> None:
-                # Stored the moment it is finished: a killed run never pays for it again.
-                if self.cache is not None and out.ok:
-                    self.cache.put_many([(keys[chunk[j]], out)])
+            def store(done: list[tuple[int, Completion]], chunk: list[int] = chunk) -> None:
+                # Stored the moment they are finished: a killed run never pays for them again.
+                if self.cache is not None:
+                    self.cache.put_many([(keys[chunk[j]], out) for j, out in done])
 
             outs = self.backend.generate([requests[i] for i in chunk], params, on_done=store)
             if len(outs) != len(chunk):

@@ -84,6 +84,7 @@ class TransformersBackend:
             with torch.inference_mode():
                 out = self.lm.generate(**batch, **gen_kwargs)
             new = out[:, batch["input_ids"].shape[1]:]
+            finished = []
             for row, i in enumerate(idx):
                 tokens = new[row].tolist()
                 n = len(tokens)  # generated length: up to and including EOS, without the padding after it
@@ -96,8 +97,9 @@ class TransformersBackend:
                         break
                 text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
                 results[i] = Completion(text=cut_at_stop(text, params.stop), prompt_tokens=len(encoded[i]), completion_tokens=n)
-                if on_done:
-                    on_done(i, results[i])
+                finished.append((i, results[i]))
+            if on_done:
+                on_done(finished)
         return [r for r in results if r is not None]
 
 

@@ -51,7 +51,7 @@ class OpenAIBackend:
                     except Exception as exc:  # after the client's own retries
                         out = Completion(text=None, error=f"{type(exc).__name__}: {str(exc)[:300]}")
                 if on_done:
-                    on_done(i, out)
+                    on_done([(i, out)])
                 return out
 
             return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))

@@ -44,6 +44,6 @@ class VLLMBackend:
             gen = o.outputs[0]
             results.append(Completion(text=gen.text, prompt_tokens=len(o.prompt_token_ids or []),
                                       completion_tokens=len(gen.token_ids)))
-            if on_done:
-                on_done(i, results[-1])
+        if on_done:
+            on_done(list(enumerate(results)))
         return results
