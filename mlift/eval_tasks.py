@@ -16,6 +16,7 @@ import csv
 import hashlib
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -305,9 +306,17 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
 
 def build_tasks(tasks_dir: str | Path, langs: list[str], xlsum: XLSumTask | None = None, flores: FloresTask | None = None,
                 mmlu: MMLUTask | None = None, data_dir: str | Path | None = None, limit: int | None = None,
-                num_fewshot: int = 0) -> list[TaskSpec]:
+                num_fewshot: int = 0, skipped: list[str] | None = None) -> list[TaskSpec]:
     """Write the task YAMLs (and their data) for `langs` into `tasks_dir`; return what was built, in order.
-    `limit`/`num_fewshot`: the run's, so only the docs the run reads are materialised."""
+    `limit`/`num_fewshot`: the run's, so only the docs the run reads are materialised. A task the benchmark does not
+    have for a language (XL-Sum has no German, MMMLU covers 14 languages) is skipped with a warning and appended to
+    `skipped`, so the manifest says why a column is missing."""
+    skipped = [] if skipped is None else skipped
+
+    def skip(why: str) -> None:
+        skipped.append(why)
+        print(f"mlift eval: skipped {why}", file=sys.stderr)
+
     first, pooled = limit, num_fewshot > 0  # pooled: few-shot examples may come from the test split
     tasks_dir = Path(tasks_dir)
     tasks_dir.mkdir(parents=True, exist_ok=True)
@@ -316,7 +325,9 @@ def build_tasks(tasks_dir: str | Path, langs: list[str], xlsum: XLSumTask | None
     specs: list[TaskSpec] = []
     for code in langs:
         lang = get_language(code)
-        if xlsum:
+        if xlsum and not lang.xlsum:
+            skip(f"xlsum {lang.flores}: XL-Sum has no {lang.name} subset (languages.tsv)")
+        elif xlsum:
             specs.append(build_xlsum(xlsum, lang, tasks_dir, data, first, pooled))
         if flores:
             specs.extend(build_flores(flores, lang, tasks_dir, data, first, pooled))
@@ -324,6 +335,8 @@ def build_tasks(tasks_dir: str | Path, langs: list[str], xlsum: XLSumTask | None
             spec = build_mmlu(mmlu, lang, tasks_dir, data, first, pooled)
             if spec:
                 specs.append(spec)
+            else:
+                skip(f"mmlu {lang.flores}: the {mmlu.format} benchmark has no {lang.name}")
     return specs
 
 

@@ -68,8 +68,9 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
         import torch
 
         torch.set_num_threads(suite.threads)
+    skipped: list[str] = []
     specs = build_tasks(out / "tasks", suite.langs, suite.xlsum, suite.flores, suite.mmlu, suite.data_dir,
-                        limit=suite.limit, num_fewshot=suite.num_fewshot)
+                        limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped)
     if not specs:
         raise ValueError("the suite selects no task (enable xlsum, flores or mmlu, and check --langs)")
     # Scanning lm-eval's ~10k built-in YAMLs costs seconds; do it only when a built-in task is used.
@@ -88,7 +89,8 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
         **(manifest or {}), "model": model, "adapter": adapter, "backend": suite.backend, "lm_eval_model": model_type,
         "model_args": model_args, "apply_chat_template": suite.apply_chat_template, "batch_size": suite.batch_size,
         "seed": suite.seed, "threads": suite.threads, "num_fewshot": suite.num_fewshot, "limit": suite.limit,
-        "tasks": [s.to_json() for s in specs], "lm_eval_version": lm_eval.__version__ if hasattr(lm_eval, "__version__")
+        "tasks": [s.to_json() for s in specs], "skipped": skipped,
+        "lm_eval_version": lm_eval.__version__ if hasattr(lm_eval, "__version__")
         else _version("lm_eval"), "seconds": round(time.time() - t0, 2)})
     return table
 

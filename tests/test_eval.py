@@ -176,3 +176,13 @@ def test_limit_materialises_only_the_docs_read(tmp_path: Path) -> None:
     # few-shot examples drawn from the test split (FLORES has no few-shot split here): keep the whole pool
     build_tasks(tmp_path / "b", ["fr"], flores=FloresTask(), data_dir=data, limit=2, num_fewshot=1)
     assert n_docs(tmp_path / "b", "mlift_flores_fra_Latn-eng_Latn") == 1012
+
+
+def test_tasks_a_benchmark_lacks_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    skipped: list[str] = []
+    specs = build_tasks(tmp_path / "a", ["deu_Latn"], xlsum=XLSumTask(source="hub"), mmlu=MMLUTask(format="mmmlu"),
+                        skipped=skipped)
+    specs += build_tasks(tmp_path / "b", ["tha_Thai"], mmlu=MMLUTask(format="mmmlu"), skipped=skipped)
+    assert [s.name for s in specs] == ["mmmlu_de_de"]
+    assert skipped == ["xlsum deu_Latn: XL-Sum has no German subset (languages.tsv)",
+                       "mmlu tha_Thai: the mmmlu benchmark has no Thai"]

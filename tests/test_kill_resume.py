@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from conftest import shared_path
 
 

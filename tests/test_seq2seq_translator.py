@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS
+
 from mlift.llm.cache import RequestCache
 from mlift.translate import Seq2SeqTranslator, Seq2SeqTranslatorConfig
 
