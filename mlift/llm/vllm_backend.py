@@ -39,7 +39,7 @@ class VLLMBackend:
             outs = self.engine.generate([r.prompt for r in prompts], sampling, use_tqdm=False)
             outputs.update({id(r): o for r, o in zip(prompts, outs)})
         results = []
-        for i, r in enumerate(requests):
+        for r in requests:
             o = outputs[id(r)]
             gen = o.outputs[0]
             results.append(Completion(text=gen.text, prompt_tokens=len(o.prompt_token_ids or []),
