@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/mlift translate recipes/translate/flores_stories260k.yaml
+	HF_HUB_OFFLINE=1 $(VENV)/bin/mlift demo
 
 test: install
 	$(PY) -m pytest -q
