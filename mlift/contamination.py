@@ -183,6 +183,11 @@ def report(records: list[Record], index: NgramIndex, min_hits: int = 1) -> dict[
             "eval_texts": dict(index.sizes), "per_language": per}
 
 
+def print_report(rep: dict[str, Any]) -> None:
+    for lang, row in sorted(rep["per_language"].items()):
+        print(f"contamination {lang}: {row['contaminated']}/{row['records']} ({row['rate']:.2%}) {row['eval_sets']}")
+
+
 class BuildCheck(Schema):
     """The optional `contamination:` section of a build recipe: report overlaps in the manifest (dropping them is
     `mlift check-contamination ... drop: true`)."""

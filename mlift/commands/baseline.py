@@ -5,6 +5,7 @@ manifest.json whose per-language counts add up to the input."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,25 +69,36 @@ def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, 
 
 def _contamination(out: Path, check: Any) -> dict[str, Any]:
     from mlift.baselines.common import DATASET_GLOB
-    from mlift.contamination import check_records
+    from mlift.contamination import check_records, print_report
     from mlift.mix import DataSource, load_source
 
     rep = check_records(load_source(DataSource(path=str(out / DATASET_GLOB))), check)
-    for lang, row in sorted(rep["per_language"].items()):
-        print(f"contamination {lang}: {row['contaminated']}/{row['records']} ({row['rate']:.2%}) {row['eval_sets']}")
+    print_report(rep)
     return rep
 
 
-def _translated_alpaca(args: argparse.Namespace) -> int:
+@dataclass
+class _Translating:
+    """What the two translating builders (translated-alpaca, sphinx) set up alike: the recipe, the English pairs
+    sharded under <out>/input, and a translator (None when every target is the source language)."""
+
+    recipe: Any
+    targets: list[str]
+    src: str
+    out: Path
+    n: int
+    source: dict[str, Any]
+    translator: Any
+
+
+def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     from mlift.baselines.common import load_pairs
-    from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe, regen_mode
     from mlift.languages import get_language
-    from mlift.llm import make_llm
     from mlift.recipe import load_recipe
-    from mlift.runner import guard_run_dir, shard_files, write_input_shards
+    from mlift.runner import guard_run_dir, write_input_shards
     from mlift.translate import make_translator
 
-    recipe = load_recipe(args.recipe, TranslatedAlpacaRecipe, args.overrides)
+    recipe = load_recipe(args.recipe, schema, args.overrides)
     cfg = recipe.cfg
     targets = _targets(args.recipe, cfg.target_langs)
     src = get_language(cfg.source.lang).flores
@@ -94,40 +106,43 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
     guard_run_dir(out, recipe)
     source = write_input_shards(out / "input", load_pairs(cfg.source), n)  # type: ignore[arg-type]
     translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
+    return _Translating(recipe, targets, src, out, n, source, translator)
+
+
+def _translated_alpaca(args: argparse.Namespace) -> int:
+    from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe, regen_mode
+    from mlift.languages import get_language
+    from mlift.llm import make_llm
+    from mlift.runner import shard_files
+
+    job = _translating(args, TranslatedAlpacaRecipe)
+    cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
     regen = make_llm(cfg.regenerate.llm, out, cfg.seed) if cfg.regenerate else None
     runner = _runner(args, out, n)
     stages = []
-    for tgt in targets:
+    for tgt in job.targets:
         stage = PairTranslateStage(f"dataset/{get_language(tgt).short}", translator, tgt, src=src,
                                    batch_size=cfg.batch_size, regenerate=regen,
                                    regen_mode=regen_mode(regen, cfg.regenerate.mode) if regen else "completion",
                                    regen_tokens=cfg.regenerate.max_new_tokens if cfg.regenerate else 256)
         _report(runner.run(stage, shard_files(out / "input", n)))
         stages.append(stage.name)
-    _finish(out, recipe, stages, n, {"input": source})
+    _finish(out, job.recipe, stages, n, {"input": job.source})
     return 0
 
 
 def _sphinx(args: argparse.Namespace) -> int:
-    from mlift.baselines.common import load_pairs, read_stage
+    from mlift.baselines.common import read_stage
     from mlift.baselines.sphinx import NShotStage, SphinxRecipe
     from mlift.baselines.translated_alpaca import PairTranslateStage
     from mlift.languages import get_language
-    from mlift.recipe import load_recipe
-    from mlift.runner import collect_stats, guard_run_dir, shard_files, write_input_shards
-    from mlift.translate import make_translator
+    from mlift.runner import collect_stats, shard_files
 
-    recipe = load_recipe(args.recipe, SphinxRecipe, args.overrides)
-    cfg = recipe.cfg
-    targets = _targets(args.recipe, cfg.target_langs)
-    src = get_language(cfg.source.lang).flores
-    out, n = Path(cfg.output_dir), cfg.num_shards
-    guard_run_dir(out, recipe)
-    source = write_input_shards(out / "input", load_pairs(cfg.source), n)  # type: ignore[arg-type]
-    translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
+    job = _translating(args, SphinxRecipe)
+    cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
     runner = _runner(args, out, n)
     stages, waiting = [], []
-    for tgt in targets:
+    for tgt in job.targets:
         short = get_language(tgt).short
         stage = PairTranslateStage(f"translated/{short}", translator, tgt, src=src, protect=tuple(cfg.protect.kinds),
                                    terms=tuple(cfg.protect.terms), batch_size=cfg.batch_size)
@@ -144,7 +159,7 @@ def _sphinx(args: argparse.Namespace) -> int:
         stages.append(shot.name)
     if waiting:
         print(f"N-shot stage waits for all translation shards of: {', '.join(waiting)}; rerun once they are done")
-    _finish(out, recipe, stages, n, {"input": source, "nshot": cfg.nshot.model_dump()})
+    _finish(out, job.recipe, stages, n, {"input": job.source, "nshot": cfg.nshot.model_dump()})
     return 0
 
 

@@ -15,7 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlift.baselines.common import DATASET_GLOB, memory_inputs
-    from mlift.contamination import ContaminationRecipe, ContaminationStage, NgramIndex, eval_texts, report
+    from mlift.contamination import (
+        ContaminationRecipe,
+        ContaminationStage,
+        NgramIndex,
+        eval_texts,
+        print_report,
+        report,
+    )
     from mlift.mix import DataSource, load_source
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
@@ -36,8 +43,7 @@ def main(args: argparse.Namespace) -> int:
     stats = runner.run(stage, memory_inputs(records, n))
     write_manifest(out, recipe, [stage.name], n, {"contamination": {k: v for k, v in rep.items() if k != "per_language"},
                                                   "data_files": str(out / DATASET_GLOB)})
-    for lang, row in sorted(rep["per_language"].items()):
-        print(f"{lang}: {row['contaminated']}/{row['records']} contaminated ({row['rate']:.2%}) {row['eval_sets']}")
+    print_report(rep)
     print(f"{rep['contaminated']}/{rep['records']} contaminated ({cfg.n}-grams); kept {stats.counts['keep']}, "
           f"dropped {stats.counts['drop']}; wrote {out}/contamination.json")
     return 0

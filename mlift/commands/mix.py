@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlift.baselines.common import DATASET_GLOB, memory_inputs
-    from mlift.contamination import check_records
+    from mlift.contamination import check_records, print_report
     from mlift.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
     from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, write_manifest
@@ -33,8 +33,7 @@ def main(args: argparse.Namespace) -> int:
              "data_files": str(out / DATASET_GLOB)}
     if cfg.contamination is not None:
         extra["contamination"] = check_records(records, cfg.contamination)
-        for lang, row in sorted(extra["contamination"]["per_language"].items()):
-            print(f"contamination {lang}: {row['contaminated']}/{row['records']} ({row['rate']:.2%}) {row['eval_sets']}")
+        print_report(extra["contamination"])
     manifest = write_manifest(out, recipe, [EmitStage.name], n, extra)
     print(f"{cfg.mixture.kind}: {stats.counts['keep']} records {langs}")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
