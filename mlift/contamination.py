@@ -88,22 +88,49 @@ def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
 
 
 class NgramIndex:
-    """Every n-gram of the eval sets -> the first eval set it came from."""
+    """Every n-gram of the eval sets -> the first eval set it came from.
 
-    def __init__(self, n: int = 13):
+    `boilerplate_texts`: an n-gram found in at least this many eval texts is site boilerplate (BBC's "download our app"
+    line closes many XL-Sum Hindi articles, train and test alike), not a leak of one test item, so it is ignored."""
+
+    def __init__(self, n: int = 13, boilerplate_texts: int | None = None):
         self.n = n
+        self.boilerplate_texts = boilerplate_texts
         self.grams: dict[int, str] = {}
+        self.texts_with: Counter = Counter()  # n-gram hash -> how many eval texts hold it (only with boilerplate_texts)
         self.sizes: Counter = Counter()
+        self.boilerplate_ngrams = 0
 
     def add(self, name: str, text: str) -> None:
         self.sizes[name] += 1
-        for g in ngrams(text, self.n):
-            self.grams.setdefault(hash(g), name)
+        grams = {hash(g) for g in ngrams(text, self.n)}
+        for h in grams:
+            self.grams.setdefault(h, name)
+        if self.boilerplate_texts:
+            self.texts_with.update(grams)
+
+    def drop_boilerplate(self) -> int:
+        """Forget the boilerplate n-grams (call once all eval texts are in); return how many."""
+        if not self.boilerplate_texts:
+            return 0
+        common = [h for h, k in self.texts_with.items() if k >= self.boilerplate_texts]
+        for h in common:
+            self.grams.pop(h, None)
+        self.texts_with.clear()
+        return len(common)
 
     def add_all(self, items: Iterable[tuple[str, str]]) -> NgramIndex:
         for name, text in items:
             self.add(name, text)
         return self
+
+    @classmethod
+    def build(cls, eval_sets: list[EvalSet], n: int = 13, boilerplate_texts: int | None = None) -> NgramIndex:
+        index = cls(n, boilerplate_texts)
+        for spec in eval_sets:
+            index.add_all(eval_texts(spec))
+        index.boilerplate_ngrams = index.drop_boilerplate()
+        return index
 
     def hits(self, text: str) -> Counter:
         """Matching n-grams per eval set (0 hits: clean)."""
@@ -129,6 +156,8 @@ class ContaminationRecipe(Schema):
     num_shards: int = Field(1, ge=1)
     n: int = Field(13, ge=1, description="n-gram length in tokens (characters for scripts without spaces)")
     min_hits: int = Field(1, ge=1, description="a record is contaminated with at least this many matching n-grams")
+    boilerplate_texts: int | None = Field(None, ge=2, description="ignore n-grams found in at least this many eval "
+                                        "texts (site boilerplate, e.g. 2 for the BBC Hindi footer); None: off")
     drop: bool = Field(False, description="drop contaminated records from the written copy (else only flag them)")
     eval_sets: list[EvalSet] = Field(min_length=1)
 
@@ -180,7 +209,8 @@ def report(records: list[Record], index: NgramIndex, min_hits: int = 1) -> dict[
     total = sum(r["records"] for r in per.values())
     bad = sum(r["contaminated"] for r in per.values())
     return {"n": index.n, "min_hits": min_hits, "records": total, "contaminated": bad,
-            "eval_texts": dict(index.sizes), "per_language": per}
+            "eval_texts": dict(index.sizes), "boilerplate_texts": index.boilerplate_texts,
+            "boilerplate_ngrams_ignored": index.boilerplate_ngrams, "per_language": per}
 
 
 def print_report(rep: dict[str, Any]) -> None:
@@ -194,11 +224,10 @@ class BuildCheck(Schema):
 
     n: int = Field(13, ge=1)
     min_hits: int = Field(1, ge=1)
+    boilerplate_texts: int | None = Field(None, ge=2, description="ignore n-grams found in at least this many eval "
+                                        "texts (site boilerplate, e.g. 2 for the BBC Hindi footer); None: off")
     eval_sets: list[EvalSet] = Field(min_length=1)
 
 
 def check_records(records: list[Record], check: BuildCheck) -> dict[str, Any]:
-    index = NgramIndex(check.n)
-    for spec in check.eval_sets:
-        index.add_all(eval_texts(spec))
-    return report(records, index, check.min_hits)
+    return report(records, NgramIndex.build(check.eval_sets, check.n, check.boilerplate_texts), check.min_hits)

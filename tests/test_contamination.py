@@ -89,3 +89,13 @@ def test_build_recipes_can_report_contamination_in_the_manifest(tmp_path, shared
     # Real finding: BBC Hindi articles share a boilerplate line ("... Android app, click here") across train and test.
     assert rep["per_language"]["hin_Deva"]["contaminated"] == 5
     assert rep["per_language"]["hin_Deva"]["eval_sets"] == {"xlsum_test/hindi": 5}
+    # boilerplate_texts: n-grams in >= 2 eval texts are ignored (the app line is in 2 of the 5 Hindi test articles; the
+    # social-media tail varies across this small sample, so it still hits here), while a one-article leak still counts.
+    from mlift.contamination import EvalSet, NgramIndex
+
+    xlsum = [EvalSet(kind="xlsum", path=str(data / "xlsum"), langs=["hi"])]
+    plain, cleaned = NgramIndex.build(xlsum), NgramIndex.build(xlsum, boilerplate_texts=2)
+    app_line = "बीबीसी हिन्दी के एंड्रॉएड ऐप के लिए आप यहां क्लिक कर सकते हैं"
+    assert plain.hits(app_line) and not cleaned.hits(app_line) and cleaned.boilerplate_ngrams == 4
+    leak = json.loads((data / "xlsum" / "hindi_test.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"][:400]
+    assert sum(cleaned.hits(leak).values()) == sum(plain.hits(leak).values()) > 0

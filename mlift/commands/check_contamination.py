@@ -19,7 +19,6 @@ def main(args: argparse.Namespace) -> int:
         ContaminationRecipe,
         ContaminationStage,
         NgramIndex,
-        eval_texts,
         print_report,
         report,
     )
@@ -33,9 +32,7 @@ def main(args: argparse.Namespace) -> int:
     out, n = Path(cfg.output_dir), cfg.num_shards
     guard_run_dir(out, recipe)
     records = load_source(DataSource(path=cfg.dataset))
-    index = NgramIndex(cfg.n)
-    for spec in cfg.eval_sets:
-        index.add_all(eval_texts(spec))
+    index = NgramIndex.build(cfg.eval_sets, cfg.n, cfg.boilerplate_texts)
     rep = report(records, index, cfg.min_hits)
     write_json_atomic(out / "contamination.json", rep)
     runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
