@@ -178,3 +178,53 @@ def test_generate_kill_and_resume_gives_identical_data(tmp_path, stories260k, ti
     subprocess.run([*cmd, str(r2)], env=env, check=True, capture_output=True, cwd=REPO)
     a, b = _final(clean), _final(killed)
     assert a and a == b, f"killed after {delay:.1f}s of {full:.1f}s"
+
+
+def test_k_instruction_candidates_are_sampled_cached_and_the_best_scored_one_kept(tmp_path, stories260k):
+    """instruct.k = 3: three sampled requests per fragment (seeds seed..seed+2), distinct candidates kept; a rerun is
+    served from the cache; the score stage rates every candidate and keeps the one with the highest quality."""
+    from pydantic import TypeAdapter
+
+    from mlift.generate.config import InstructConfig, ScoreConfig
+    from mlift.generate.instruct import InstructStage
+    from mlift.generate.score import ScoreStage
+    from mlift.llm import make_llm
+    from mlift.llm.base import LLMConfig
+    from mlift.records import Record
+
+    llm_cfg = TypeAdapter(LLMConfig).validate_python({"backend": "transformers", "model": str(stories260k),
+                                                      "batch_size": 4})
+    cfg = InstructConfig(llm=llm_cfg, k=3, temperature=1.0, max_new_tokens=12, min_chars=2)
+    frags = ["All human beings are born free and equal in dignity and rights.",
+             "Everyone has the right to life, liberty and security of person.",
+             "No one shall be held in slavery or servitude in any of its forms."]
+
+    def records() -> list[Record]:
+        return [Record(id=f"r{i}", lang="fra_Latn", fields={"fragment": "Tous les êtres humains naissent libres.",
+                                                              "fragment_en": t}) for i, t in enumerate(frags)]
+
+    llm = make_llm(llm_cfg, tmp_path, seed=0)
+    first = InstructStage(llm, cfg, seed=0).process(records())
+    assert llm.counters["requests"] == 9 and llm.counters["generated"] == 9  # 3 seeds x 3 fragments, all distinct
+    kept = [o.record for o in first if o.kind == "keep"]
+    assert kept, [o.reason for o in first]
+    for rec in kept:
+        cands = rec["instruction_candidates"]
+        assert 1 <= len(cands) <= 3 and len(set(cands)) == len(cands) and rec["instruction_en"] == cands[0]
+    assert any(len(rec["instruction_candidates"]) > 1 for rec in kept)  # sampling really varied
+    again_llm = make_llm(llm_cfg, tmp_path, seed=0)
+    again = InstructStage(again_llm, cfg, seed=0).process(records())
+    assert again_llm.counters["cache_hits"] == 9 and again_llm.counters.get("generated", 0) == 0
+    assert [o.record.fields for o in again] == [o.record.fields for o in first]
+
+    score_cfg = ScoreConfig(judge=llm_cfg, rating_fallback=3, min_rating=1, min_quality=0.0, min_native_lang=0.0,
+                            max_copy=1.0, length_ratio=(0.0, 1000.0))
+    scorer = ScoreStage(make_llm(llm_cfg, tmp_path, seed=0), score_cfg, seed=0)
+    scored = scorer.process([Record(r.id, r.lang, dict(r.fields), {}) for r in kept])
+    for rec, out in zip(kept, scored):
+        # each candidate alone, through the same stage: the kept one must be the best of these
+        alone = {c: scorer.process([Record(rec.id, rec.lang, {**rec.fields, "instruction_candidates": [c]}, {})])[0]
+                 for c in rec["instruction_candidates"]}
+        quality = {c: o.record.meta["scores"]["quality"] for c, o in alone.items()}
+        assert out.record["instruction_en"] in quality
+        assert out.record.meta["scores"]["quality"] == quality[out.record["instruction_en"]] == max(quality.values())
