@@ -49,7 +49,7 @@ def ensure_packages(log: Callable[[str], None] = print) -> list[str]:
     for module, (reqs, no_deps) in PACKAGES.items():
         if importlib.util.find_spec(module) is not None:
             continue
-        cmd = [sys.executable, "-m", "pip", "install", *(["--no-deps"] if no_deps else []), *reqs]
+        cmd = [sys.executable, "-m", "pip", "install", "-q", *(["--no-deps"] if no_deps else []), *reqs]
         log("  $ " + " ".join(cmd))
         subprocess.run(cmd, check=True)
         installed.extend(reqs)
@@ -133,6 +133,11 @@ FAST_SETS = {
 }
 
 
+NOTE = ("`mlift demo`: a smoke-scale run (tens of training pairs per dataset, a few LoRA steps on Gemma-3-270M, n eval "
+        "docs per cell as shown under each task). It shows that the whole chain runs; at this scale the numbers do not "
+        "rank the datasets. Sizes, losses and timings: manifest.json.")
+
+
 @dataclass
 class Step:
     name: str
@@ -194,7 +199,7 @@ class Demo:
                               done=lambda w=which: (o / f"eval-{w}" / "table.json").exists()))
         steps.append(Step("report", "comparison table and plots (baseline: translated)",
                           [*mlift, "report", f"natural={o / 'eval-natural'}", f"translated={o / 'eval-translated'}",
-                           "--baseline", "translated", "--out", str(self.results)],
+                           "--baseline", "translated", "--out", str(self.results), "--note", NOTE],
                           done=lambda: (self.results / "table.md").exists()))
         return steps
 

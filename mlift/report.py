@@ -66,6 +66,7 @@ class Comparison:
     cells: dict[tuple[str, str], Cell]  # (label, column name) -> seeds' values
     seeds: dict[str, list[int | str]]
     sources: dict[str, list[str]]
+    docs: dict[str, list[int]] = field(default_factory=dict)  # family -> the eval doc counts (n) behind its cells
 
     def cell(self, label: str, col: Column) -> Cell:
         return self.cells.get((label, col.name), Cell())
@@ -106,6 +107,7 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
     metrics = metrics or DEFAULT_METRICS
     per_seed: dict[tuple[str, str], dict[Any, float]] = defaultdict(dict)
     columns: dict[str, Column] = {}
+    docs: dict[str, set[int]] = defaultdict(set)
     lang_rank = {lang: i for i, lang in enumerate(dict.fromkeys(r["lang"] for r in rows))}  # as the suite lists them
     for row in rows:
         family, metric = row["family"], row["metric"]
@@ -115,6 +117,8 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
         col = Column(family, metric, row["lang"], row.get("direction"))
         columns.setdefault(col.name, col)
         per_seed[(row["label"], col.name)][row["seed"]] = value
+        if row.get("n") is not None:
+            docs[family].add(int(row["n"]))
     # Averages: per (family, metric, direction) over languages, within a seed.
     avg_cols: dict[str, Column] = {}
     acc: dict[tuple[str, str], dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -137,7 +141,7 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
 
     ordered = sorted([*columns.values(), *avg_cols.values()], key=order)
     labels = list(dict.fromkeys(r["label"] for r in rows))
-    return Comparison(labels, ordered, cells, seeds, sources)
+    return Comparison(labels, ordered, cells, seeds, sources, {f: sorted(v) for f, v in docs.items()})
 
 
 def deltas(comp: Comparison, baseline: str) -> list[dict[str, Any]]:
@@ -178,12 +182,16 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def markdown(comp: Comparison, baseline: str | None, refs: list[dict[str, Any]]) -> str:
-    lines = ["# Comparison", "", f"Rows: training datasets ({', '.join(f'{k}: {len(v)} seed(s)' for k, v in comp.seeds.items())}). "
+def markdown(comp: Comparison, baseline: str | None, refs: list[dict[str, Any]], note: str | None = None) -> str:
+    lines = ["# Comparison", "", *([note, ""] if note else []),
+             f"Rows: training datasets ({', '.join(f'{k}: {len(v)} seed(s)' for k, v in comp.seeds.items())}). "
              "Cells: mean ± std over seeds. MMLU accuracy in %, ROUGE/chrF++/spBLEU on a 0-100 scale.", ""]
     for family in dict.fromkeys(c.family for c in comp.columns):
         cols = [c for c in comp.columns if c.family == family]
-        lines += [f"## {family}", "", "| dataset | " + " | ".join(c.name.split("/", 1)[1] for c in cols) + " |",
+        n = comp.docs.get(family, [])
+        docs = ([f"Eval docs per cell: n = {n[0]}" if len(n) == 1 else f"Eval docs per cell: n = {n[0]}-{n[-1]}", ""]
+                if n else [])
+        lines += [f"## {family}", "", *docs, "| dataset | " + " | ".join(c.name.split("/", 1)[1] for c in cols) + " |",
                   "|---|" + "---|" * len(cols)]
         for label in comp.labels:
             lines.append(f"| {label} | " + " | ".join(comp.cell(label, c).text() for c in cols) + " |")
@@ -337,7 +345,9 @@ def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str, 
 
 def make_report(results: list[str], out: str | Path, baseline: str | None = None,
                 references: str | Path | None = None, metrics: dict[str, list[str]] | None = None,
-                wandb_project: str | None = None, wandb_group: str | None = None) -> dict[str, Any]:
+                wandb_project: str | None = None, wandb_group: str | None = None,
+                note: str | None = None) -> dict[str, Any]:
+    """`note`: a paragraph shown under the title (e.g. what scale the numbers come from)."""
     from mlift.records import write_json_atomic
 
     out = Path(out)
@@ -350,7 +360,7 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     refs = []
     if references and Path(references).is_file():
         refs = reference_rows(comp, yaml.safe_load(Path(references).read_text()) or [])
-    md_text = markdown(comp, baseline, refs)
+    md_text = markdown(comp, baseline, refs, note)
     (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
     (out / "table.tex").write_text(latex(comp), encoding="utf-8")
     write_csv(comp, out / "table.csv", delta_rows)
@@ -359,6 +369,6 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images) if wandb_project else None
     summary = {"labels": comp.labels, "seeds": comp.seeds, "sources": comp.sources, "columns": [c.name for c in comp.columns],
                "baseline": baseline, "deltas": delta_rows, "references": refs, "plots": [p.name for p in images],
-               "wandb_dir": wandb_dir}
+               "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir}
     write_json_atomic(out / "report.json", summary)
     return summary

@@ -36,8 +36,9 @@ def test_tables_deltas_references_and_files(tmp_path):
             f"translated@2={eval_dir(tmp_path, 't2', scores(15.0, 10.0, 0.27))}"]
     refs = Path(__file__).resolve().parents[1] / "results" / "references.yaml"
     out = tmp_path / "report"
-    summary = make_report(runs, out, baseline="translated", references=refs)
+    summary = make_report(runs, out, baseline="translated", references=refs, note="Smoke scale: do not cite.")
     md = (out / "table.md").read_text()
+    assert md.splitlines()[2] == "Smoke scale: do not cite." and md.count("Eval docs per cell: n = 10") == 3
     assert "| natural | 21.00 ± 1.41 | 11.00 ± 1.41 | 16.00 ± 1.41 |" in md  # hi, ar, avg (avg per seed: 15, 17)
     assert "rouge1" not in md
     d = {(x["label"], x["column"]): x for x in summary["deltas"]}

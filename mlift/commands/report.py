@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--references", default=str(REFERENCES), help="published figures to show beside ours")
     parser.add_argument("--wandb-project", help="also log the tables to W&B (WANDB_MODE=offline works)")
     parser.add_argument("--wandb-group", help="W&B group, e.g. the experiment / sweep name")
+    parser.add_argument("--note", help="a paragraph shown under the title (e.g. the scale the numbers come from)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
             raise SystemExit(f"--metric {item!r}: expected FAMILY=M1,M2")
         metrics[family] = names.split(",")
     summary = make_report(args.results, args.out, args.baseline, args.references, metrics, args.wandb_project,
-                          args.wandb_group)
+                          args.wandb_group, args.note)
     print(Path(args.out, "table.md").read_text())
     print(f"wrote {args.out}/table.md, table.csv, table.tex, index.html and {len(summary['plots'])} plot(s)")
     return 0
