@@ -267,7 +267,9 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
         for k, label in enumerate(comp.labels):
             cells = [comp.cell(label, c) for c in cols]
             xs = [i + k * width for i in range(len(cols))]
-            ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=[c.std or 0 for c in cells], label=label, capsize=2)
+            stds = [c.std for c in cells]
+            yerr = [x or 0 for x in stds] if any(x is not None for x in stds) else None  # no bars for one seed
+            ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=yerr, label=label, capsize=2)
         ax.set_xticks([i + width * (len(comp.labels) - 1) / 2 for i in range(len(cols))], [c.lang for c in cols])
         title = f"{family} {metric}" + (f" ({direction})" if direction else "")
         ax.set_title(title)
