@@ -15,6 +15,7 @@ import csv
 import html
 import json
 import math
+import os
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -319,30 +320,22 @@ def html_page(md_text: str, comp: Comparison, images: list[Path]) -> str:
     return "\n".join(parts)
 
 
-def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str, group: str | None,
+def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str | None, group: str | None,
               images: list[Path]) -> str | None:
-    """One W&B run (job_type=report) with the comparison as a wandb.Table and per-column summaries."""
-    try:
-        import wandb
-    except ImportError:
-        print("wandb is not installed: W&B logging is off")
-        return None
-    run = wandb.init(project=project, group=group, job_type="report", name=f"report-{group or project}",
-                     config={"labels": comp.labels, "seeds": comp.seeds})
-    table = wandb.Table(columns=["dataset", *[c.name for c in comp.columns]])
-    for label in comp.labels:
-        table.add_data(label, *[comp.cell(label, c).mean for c in comp.columns])
-    run.log({"comparison": table, **{f"plot/{p.stem}": wandb.Image(str(p)) for p in images}})
-    for label in comp.labels:
-        for c in comp.columns:
-            if c.lang == "avg" and comp.cell(label, c).mean is not None:
-                run.summary[f"{label}/{c.name}"] = comp.cell(label, c).mean
+    """One W&B run (job_type=report): the comparison and the deltas as wandb.Tables, the plots, and the averages as
+    summary metrics, so the runs of a sweep compare side by side."""
+    from mlift.tracking import log_job
+
+    columns = [c.name for c in comp.columns]
+    tables = {"comparison": (["dataset", *columns], [[label, *[comp.cell(label, c).mean for c in comp.columns]]
+                                                        for label in comp.labels])}
     if delta_rows:
-        run.log({"deltas": wandb.Table(columns=list(delta_rows[0]), data=[list(d.values()) for d in delta_rows])})
-    run_dir = run.dir
-    run.finish()
-    wandb.teardown()  # wandb caches its settings (WANDB_DIR, mode) per process; a later run must read them afresh
-    return run_dir
+        tables["deltas"] = (list(delta_rows[0]), [list(d.values()) for d in delta_rows])
+    summary = {f"{label}/{c.name}": comp.cell(label, c).mean for label in comp.labels for c in comp.columns
+               if c.lang == "avg" and comp.cell(label, c).mean is not None}
+    group = group or os.environ.get("WANDB_RUN_GROUP")
+    return log_job("report", "report" + (f"-{group}" if group else ""), {"labels": comp.labels, "seeds": comp.seeds}, summary,
+                   tables, images, project=project, group=group)
 
 
 def make_report(results: list[str], out: str | Path, baseline: str | None = None,
@@ -368,7 +361,7 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     write_csv(comp, out / "table.csv", delta_rows)
     images = plot(comp, out)
     (out / "index.html").write_text(html_page(md_text, comp, images), encoding="utf-8")
-    wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images) if wandb_project else None
+    wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images)
     summary = {"labels": comp.labels, "seeds": comp.seeds, "sources": comp.sources, "columns": [c.name for c in comp.columns],
                "baseline": baseline, "deltas": delta_rows, "references": refs, "plots": [p.name for p in images],
                "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir}

@@ -307,8 +307,9 @@ def package_versions() -> dict[str, str | None]:
 
 
 def write_manifest(run_dir: str | Path, recipe: Any, stages: list[str], num_shards: int,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """manifest.json: the recipe (resolved, hash, seed), versions, per-stage counts, timings and token ledger."""
+                   extra: dict[str, Any] | None = None, job_type: str | None = None) -> dict[str, Any]:
+    """manifest.json: the recipe (resolved, hash, seed), versions, per-stage counts, timings and token ledger.
+    With `job_type` and W&B on (WANDB_PROJECT set; see mlift/tracking.py) the run is also logged to W&B."""
     run_dir = Path(run_dir)
     manifest = {
         "recipe": recipe.as_manifest() if hasattr(recipe, "as_manifest") else recipe,
@@ -322,4 +323,19 @@ def write_manifest(run_dir: str | Path, recipe: Any, stages: list[str], num_shar
         **(extra or {}),
     }
     write_json_atomic(run_dir / "manifest.json", manifest)
+    if job_type:
+        log_manifest(job_type, run_dir, manifest)
     return manifest
+
+
+def log_manifest(job_type: str, run_dir: Path, manifest: dict[str, Any]) -> str | None:
+    """A data job as a W&B run: the manifest as config, kept/dropped/quarantined per stage as summary and a table."""
+    from mlift.tracking import log_job, run_name
+
+    counts = {name: st["counts"] for name, st in manifest["stages"].items()}
+    summary = {f"{name}/{k}": v for name, c in counts.items() for k, v in c.items()}
+    rows = [[name, c["in"], c["keep"], c["drop"], c["quarantine"], manifest["stages"][name]["seconds"]]
+            for name, c in counts.items()]
+    config = {k: v for k, v in manifest.items() if k != "stages"}
+    return log_job(job_type, run_name(run_dir), config, summary,
+                   {"stages": (["stage", "in", "keep", "drop", "quarantine", "seconds"], rows)})

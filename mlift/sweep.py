@@ -115,6 +115,11 @@ class ReportSpec(Schema):
     resources: Resources = Field(default_factory=Resources)
 
 
+class WandbSweep(Schema):
+    project: str = Field(description="every job logs here: data builds, train (report_to wandb), eval, report")
+    entity: str | None = None
+
+
 class SweepRecipe(Schema):
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     output_dir: str
@@ -125,6 +130,8 @@ class SweepRecipe(Schema):
     eval: EvalSpec | None = None
     report: ReportSpec = Field(default_factory=ReportSpec)
     slurm: SlurmOpts = Field(default_factory=SlurmOpts)
+    wandb: WandbSweep | None = Field(None, description="W&B runs grouped by the sweep's name, job_type = the stage; "
+                                                       "slurm.env's WANDB_MODE (offline by default) applies")
 
 
 def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe[SweepRecipe]:
@@ -290,7 +297,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
                     tag = run.replace("/", "-")
                     train_out = out / "train" / run
                     train_sets = [*cfg.train.set, *model.set, *_sets(point)[1::2], f"output_dir={train_out}",
-                                  f"seed={seed}"]
+                                  f"seed={seed}", *_wandb_sets(cfg)]
                     cmd = " ".join([cfg.train.launcher, _cmd(cfg.train.recipe, *_sets(train_sets)), *data_sets,
                                     "--resume --no-progress"])
                     jobs.append(Job(f"train-{tag}", "train", cmd, str(train_out), deps=[data_job] if data_job else [],
@@ -330,6 +337,23 @@ def log_pattern(cfg: SweepRecipe, job: Job, local: bool = False) -> str:
     return str(logs / (f"{job.name}.%A_%a.log" if job.array else f"{job.name}.%j.log"))
 
 
+def _wandb_sets(cfg: SweepRecipe) -> list[str]:
+    """Train overrides that put its W&B run beside the sweep's other jobs (the sweep wins over the train recipe)."""
+    if not cfg.wandb:
+        return []
+    return ["sft.report_to=[wandb]", f"wandb.project={cfg.wandb.project}", f"wandb.group={cfg.name}",
+            *([f"wandb.entity={cfg.wandb.entity}"] if cfg.wandb.entity else [])]
+
+
+def job_env(cfg: SweepRecipe) -> dict[str, str]:
+    """slurm.env, plus the W&B project and the sweep's name as the group when the sweep has a `wandb:` section."""
+    env = dict(cfg.slurm.env)
+    if cfg.wandb:
+        env.update({"WANDB_PROJECT": cfg.wandb.project, "WANDB_RUN_GROUP": cfg.name,
+                    **({"WANDB_ENTITY": cfg.wandb.entity} if cfg.wandb.entity else {})})
+    return env
+
+
 def render(recipe: Recipe[SweepRecipe], job: Job) -> str:
     import jinja2
 
@@ -344,7 +368,7 @@ def render(recipe: Recipe[SweepRecipe], job: Job) -> str:
         "workdir": str(Path(s.workdir or os.getcwd()).resolve()), "cpus": res.get("cpus") or s.cpus,
         "time": res.get("time") or s.time, "mem": res.get("mem") or s.mem, "array": job.array, "gres": gres,
         "partition": s.partition, "account": s.account, "extra_sbatch": s.extra_sbatch,
-        "setup": s.setup or default_setup(), "env": s.env, "out": job.out,
+        "setup": s.setup or default_setup(), "env": job_env(cfg), "out": job.out,
         "marker_name": f"{MARKER}.task-${{TASK}}" if job.array else MARKER, "command": job.command,
         "job_hash": job.hash, "q": shlex.quote,
     }

@@ -53,8 +53,9 @@ class LoraCfg(Schema):
 
 
 class WandbCfg(Schema):
-    project: str = "mlift"
-    group: str | None = Field(None, description="default: the experiment (recipes/<model>/<experiment>/...)")
+    project: str | None = Field(None, description="default: $WANDB_PROJECT, else 'mlift'")
+    group: str | None = Field(None, description="default: $WANDB_RUN_GROUP (a sweep's name), else the experiment "
+                                                "(recipes/<model>/<experiment>/...)")
     job_type: str = "train"
     tags: list[str] = Field(default_factory=list)
     entity: str | None = None
@@ -143,45 +144,31 @@ def experiment_name(recipe: Recipe[TrainRecipe]) -> str:
     return Path(recipe.cfg.output_dir).name
 
 
-def _wandb_key_present() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    import netrc
-
-    try:
-        auth = netrc.netrc().hosts
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return False
-    return any("wandb" in host for host in auth)
-
-
 def configure_wandb(recipe: Recipe[TrainRecipe], report_to: list[str]) -> list[str]:
     """Keep wandb in report_to only when it can work; set project/group/job_type/tags through the env, which
     transformers' WandbCallback (main process only) passes to wandb.init."""
     if "wandb" not in report_to:
         return report_to
+    from mlift.tracking import wandb_off_reason
+
     rest = [r for r in report_to if r != "wandb"]
-    try:
-        import wandb  # noqa: F401
-    except ImportError:
-        log("W&B off: wandb is not installed (pip install wandb); training continues without it")
+    why = wandb_off_reason()
+    if why:
+        log(f"W&B off: {why}; training continues without it")
         return rest
     mode = os.environ.get("WANDB_MODE", "").lower()
-    if mode == "disabled":
-        log("W&B off: WANDB_MODE=disabled")
-        return rest
-    if mode not in ("offline", "dryrun") and not _wandb_key_present():
-        log("W&B off: not logged in (no WANDB_API_KEY / netrc entry); run `wandb login` or set WANDB_MODE=offline")
-        return rest
     w = recipe.cfg.wandb
     cfg = recipe.cfg
     tags = w.tags or [Path(cfg.model.name_or_path).name, "lora" if cfg.lora else "full"]
-    env = {"WANDB_PROJECT": w.project, "WANDB_RUN_GROUP": w.group or experiment_name(recipe),
+    # The recipe wins; else what the environment says (a sweep sets WANDB_PROJECT / WANDB_RUN_GROUP for all its jobs).
+    project = w.project or os.environ.get("WANDB_PROJECT") or "mlift"
+    group = w.group or os.environ.get("WANDB_RUN_GROUP") or experiment_name(recipe)
+    env = {"WANDB_PROJECT": project, "WANDB_RUN_GROUP": group,
            "WANDB_JOB_TYPE": w.job_type, "WANDB_TAGS": ",".join(tags), "WANDB_ENTITY": w.entity}
     for key, value in env.items():
         if value:
             os.environ[key] = value
-    log(f"W&B on ({mode or 'online'}): project={w.project} group={env['WANDB_RUN_GROUP']} job_type={w.job_type}")
+    log(f"W&B on ({mode or 'online'}): project={project} group={group} job_type={w.job_type}")
     return [*rest, "wandb"]
 
 

@@ -121,3 +121,27 @@ def test_trl_sft_trains_on_a_mixture_directly(tmp_path, shared_dir, stories260k)
                      assistant_only_loss=True, report_to=[], save_strategy="no", use_cpu=True, logging_steps=1)
     result = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok).train()
     assert result.global_step == 2 and result.training_loss > 0
+
+
+def test_a_data_build_is_a_wandb_run_when_wandb_project_is_set(tmp_path, shared_dir, monkeypatch):
+    """WANDB_PROJECT (+ WANDB_RUN_GROUP) in the environment, as a sweep sets it: the finished build is one offline run
+    with job_type = the command, the manifest's counts as summary; an array task (--shard) logs nothing."""
+    from wandb_runs import offline_runs
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_PROJECT", "mlift-test")
+    monkeypatch.setenv("WANDB_RUN_GROUP", "sweep-x")
+    mixture = {"kind": "weighted", "budget": 8,
+               "sources": [{"source": {"path": str(shared_dir / "data/alpaca/alpaca_en_demo.json"), "lang": "eng_Latn"},
+                            "weight": 1}]}
+    recipe = _write(tmp_path / "w.yaml", {"output_dir": str(tmp_path / "w"), "num_shards": 2, "mixture": mixture})
+    assert main(["mix", str(recipe), "--no-progress", "--shard", "0/2"]) == 0
+    assert offline_runs(tmp_path / "wandb") == []
+    assert main(["mix", str(recipe), "--no-progress"]) == 0
+    [run] = offline_runs(tmp_path / "wandb")
+    assert (run["project"], run["group"], run["job_type"], run["name"]) == ("mlift-test", "sweep-x", "mix",
+                                                                             f"{tmp_path.name}/w")
+    assert {"dataset/mix/keep", "dataset/mix/in"} <= run["summary"]
+    assert list(run["dir"].glob("files/media/table/stages_*.table.json"))

@@ -65,8 +65,12 @@ def test_wandb_offline_run_holds_the_tables(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     runs = [f"a={eval_dir(tmp_path, 'a', scores(1, 2, 0.3))}", f"b={eval_dir(tmp_path, 'b', scores(2, 3, 0.4))}"]
     summary = make_report(runs, tmp_path / "out", baseline="a", wandb_project="mlift-test", wandb_group="g1")
-    run_dirs = list((tmp_path / "wandb").glob("offline-run-*"))
-    assert len(run_dirs) == 1 and summary["wandb_dir"]
+    from wandb_runs import offline_runs
+
+    [run] = offline_runs(tmp_path / "wandb")
+    assert (run["project"], run["group"], run["job_type"]) == ("mlift-test", "g1", "report") and summary["wandb_dir"]
+    assert "b/xlsum/rougeL/avg" in run["summary"]
+    run_dirs = [run["dir"]]
     tables = list(run_dirs[0].glob("files/media/table/*.table.json"))
     assert {p.name.split("_")[0] for p in tables} >= {"comparison", "deltas"}
     comparison = json.loads(next(p for p in tables if p.name.startswith("comparison")).read_text())

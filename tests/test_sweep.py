@@ -154,7 +154,14 @@ def _mlift(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_sweep_on_real_slurm(slurm_cluster, tmp_path, stories260k, shared_dir):
-    sweep = _sweep(tmp_path)
+    from wandb_runs import offline_runs
+
+    from mlift.sweep import SlurmOpts
+
+    env = {**SlurmOpts().env, "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}
+    tiny_slurm = yaml.safe_load(TINY.read_text())["slurm"]
+    sweep = _sweep(tmp_path, wandb={"project": "mlift-sweep-test"},
+                   slurm={**tiny_slurm, "workdir": str(REPO), "env": env})
     out = tmp_path / "out"
     started = time.time()
     done = _mlift(str(sweep), "--wait", "--timeout", "840")
@@ -183,6 +190,13 @@ def test_sweep_on_real_slurm(slurm_cluster, tmp_path, stories260k, shared_dir):
     assert a0.read_bytes() != a1.read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seeds"] == [0, 1] and len(manifest["jobs"]) == 12 and manifest["recipe"]["hash"]
+    # W&B (offline): one run per data build (not per array task), train, eval and the report, grouped by the sweep
+    runs = offline_runs(tmp_path / "wandb")
+    kinds = sorted(r["job_type"] for r in runs)
+    assert kinds == ["baseline", "eval", "eval", "eval", "eval", "mix", "report", "train", "train", "train", "train"]
+    assert {(r["project"], r["group"]) for r in runs} == {("mlift-sweep-test", "tiny-cpu")}
+    evals = [r for r in runs if r["job_type"] == "eval"]
+    assert all(any(k.startswith(("xlsum/", "flores/", "mmlu/")) for k in r["summary"]) for r in evals)
 
     # re-submitting skips everything: nothing reaches the queue
     again = _mlift(str(sweep), "--no-validate")

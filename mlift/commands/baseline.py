@@ -49,7 +49,8 @@ def _report(stats) -> None:
           f"({stats.shards_done}/{stats.shards_total} shards, {stats.shards_skipped} resumed)")
 
 
-def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, Any]) -> None:
+def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, Any], whole: bool) -> None:
+    """`whole`: this process ran every shard (not an array task): then the run is also logged to W&B when it is on."""
     from mlift.baselines.common import DATASET_GLOB
     from mlift.runner import collect_stats, write_manifest
 
@@ -63,7 +64,7 @@ def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, 
     check = getattr(recipe.cfg, "contamination", None)
     if check is not None:
         extra["contamination"] = _contamination(out, check)
-    manifest = write_manifest(out, recipe, stages, n, extra)
+    manifest = write_manifest(out, recipe, stages, n, extra, job_type="baseline" if whole else None)
     print(f"wrote {out}/manifest.json: {manifest['total_records']} records (recipe {manifest['recipe']['hash']})")
 
 
@@ -127,7 +128,7 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
                                    regen_tokens=cfg.regenerate.max_new_tokens if cfg.regenerate else 256)
         _report(runner.run(stage, shard_files(out / "input", n)))
         stages.append(stage.name)
-    _finish(out, job.recipe, stages, n, {"input": job.source})
+    _finish(out, job.recipe, stages, n, {"input": job.source}, whole=not args.shard)
     return 0
 
 
@@ -159,7 +160,7 @@ def _sphinx(args: argparse.Namespace) -> int:
         stages.append(shot.name)
     if waiting:
         print(f"N-shot stage waits for all translation shards of: {', '.join(waiting)}; rerun once they are done")
-    _finish(out, job.recipe, stages, n, {"input": job.source, "nshot": cfg.nshot.model_dump()})
+    _finish(out, job.recipe, stages, n, {"input": job.source, "nshot": cfg.nshot.model_dump()}, whole=not args.shard)
     return 0
 
 
@@ -201,5 +202,5 @@ def _templated(args: argparse.Namespace) -> int:
                               cfg.templates_dir, cfg.batch_size)
         _report(runner.run(stage, shard_files(out / "input" / short, n)))
         stages.append(stage.name)
-    _finish(out, recipe, stages, n, {"input": inputs, "sources": sources})
+    _finish(out, recipe, stages, n, {"input": inputs, "sources": sources}, whole=not args.shard)
     return 0

@@ -43,4 +43,16 @@ def main(args: argparse.Namespace) -> int:
         value = "n/a" if row["value"] is None else f"{row['value']:.4g}"
         print(f"{row['task']:<40} {row['metric']:<8} {value:>10}  n={row['n']}")
     print(f"wrote {args.out}/table.csv, table.json, results.json, samples/")
+    _log_wandb(args, recipe.as_manifest(), table)
     return 0
+
+
+def _log_wandb(args: argparse.Namespace, recipe: dict, table: list[dict]) -> None:
+    """With W&B on (WANDB_PROJECT set): one eval run, a summary metric per task/language and the flat table."""
+    from mlift.tracking import log_job, run_name
+
+    summary = {f"{r['family']}/{r['metric']}/{r['lang']}" + (f":{r['direction']}" if r.get("direction") else ""):
+               r["value"] for r in table if r["value"] is not None}
+    columns = list(table[0]) if table else []
+    log_job("eval", run_name(args.out), {"recipe": recipe, "model": args.model, "adapter": args.adapter}, summary,
+            {"eval": (columns, [[r.get(c) for c in columns] for r in table])})

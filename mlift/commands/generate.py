@@ -50,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
                                                                                        "lang_id_pass_rate", "final", "adds_up")}
                                                               for k, v in fun.items()},
                                                    "cost_ledger": cost_ledger(cfg),
-                                                   "dataset": {"data_files": f"{cfg.output_dir}/*/to_target/shard-*.jsonl"}})
+                                                   "dataset": {"data_files": f"{cfg.output_dir}/*/to_target/shard-*.jsonl"}},
+                                  job_type=None if args.shard else "generate")
         if cfg.report.enabled and not args.no_report:
             report = write_report(cfg, manifest["recipe"]["hash"])
             print(f"wrote {report}")

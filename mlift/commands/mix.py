@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     if cfg.contamination is not None:
         extra["contamination"] = check_records(records, cfg.contamination)
         print_report(extra["contamination"])
-    manifest = write_manifest(out, recipe, [EmitStage.name], n, extra)
+    manifest = write_manifest(out, recipe, [EmitStage.name], n, extra, job_type=None if args.shard else "mix")
     print(f"{cfg.mixture.kind}: {stats.counts['keep']} records {langs}")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
     return 0

@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{stage.name}: in {c['in']}  kept {c['keep']}  quarantined {c['quarantine']}  "
               f"({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)")
     source = json.loads((input_dir / "_complete").read_text())
-    manifest = write_manifest(out, recipe, stages, n, {"input": source})
+    manifest = write_manifest(out, recipe, stages, n, {"input": source}, job_type=None if args.shard else "translate")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
     return 0
 
