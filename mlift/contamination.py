@@ -13,20 +13,20 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import regex
 from pydantic import Field
 
 from mlift.languages import get_language
+from mlift.metrics import MultilingualTokenizer
 from mlift.recipe import RecipeError, Schema
 from mlift.records import Record
 
-# One token per character for scripts without spaces; otherwise letters + combining marks (Devanagari matras are
-# marks, not \w, in the stdlib `re`) + digits.
-_TOKEN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Myanmar}\p{Khmer}]|[\p{L}\p{M}\p{N}_]+")
+# The metrics' tokenizer, unstemmed: words in any script (Devanagari matras stay inside the word), one token per
+# character for scripts written without spaces.
+_TOKENIZER = MultilingualTokenizer(stem=False)
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    return _TOKENIZER.tokenize(text)
 
 
 def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:

@@ -106,7 +106,7 @@ def _write_task(tasks_dir: Path, config: dict[str, Any]) -> None:
         yaml.dump(config, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")
 
 
-def _data_files(tasks_dir: Path, name: str, test: list[dict], fewshot: list[dict] | None,
+def _data_files(name: str, test: list[dict], fewshot: list[dict] | None,
                 first: int | None = None, pooled: bool = True) -> dict[str, Any]:
     # lm-eval's `limit` takes the first N docs; materialising only those is the same run, minus the I/O. Not when
     # few-shot examples would be drawn from the test split (no few-shot split), where the pool must stay whole.
@@ -156,7 +156,7 @@ def build_xlsum(cfg: XLSumTask, lang: Language, tasks_dir: Path, data_dir: Path 
         fewshot, fs_source = _xlsum_rows(cfg, lang, cfg.fewshot_split, data_dir)
         source["fewshot"] = fs_source
     _write_task(tasks_dir, {
-        "task": name, "tag": ["mlift_xlsum"], **_data_files(tasks_dir, name, test, fewshot, first, pooled),
+        "task": name, "tag": ["mlift_xlsum"], **_data_files(name, test, fewshot, first, pooled),
         "output_type": "generate_until",
         "doc_to_text": "Summarize the following article in one sentence in {{lang_name}}.\n\nArticle: {{text}}\n\nSummary:",
         "doc_to_target": " {{summary}}",
@@ -199,7 +199,7 @@ def build_flores(cfg: FloresTask, lang: Language, tasks_dir: Path, data_dir: Pat
                  "tgt_name": tgt.name} for i, (s, t) in enumerate(zip(src_lines, tgt_lines, strict=True))]
         source = {"src": xx_src if src is lang else en_src, "tgt": xx_src if tgt is lang else en_src}
         _write_task(tasks_dir, {
-            "task": name, "tag": ["mlift_flores"], **_data_files(tasks_dir, name, docs, None, first, pooled),
+            "task": name, "tag": ["mlift_flores"], **_data_files(name, docs, None, first, pooled),
             "output_type": "generate_until",
             "doc_to_text": "Translate from {{src_name}} to {{tgt_name}}.\n{{src_name}}: {{src}}\n{{tgt_name}}:",
             "doc_to_target": " {{tgt}}",
@@ -293,7 +293,7 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
     for d in test + (fewshot or []):
         d["lang"] = lang.flores
     _write_task(tasks_dir, {
-        "task": name, "tag": ["mlift_mmlu"], **_data_files(tasks_dir, name, test, fewshot, first, pooled),
+        "task": name, "tag": ["mlift_mmlu"], **_data_files(name, test, fewshot, first, pooled),
         "output_type": "multiple_choice",
         "doc_to_text": "{{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:",
         "doc_to_choice": list(LETTERS),

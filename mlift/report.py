@@ -155,10 +155,14 @@ def deltas(comp: Comparison, baseline: str) -> list[dict[str, Any]]:
             mine, base = comp.cell(label, col).mean, comp.cell(baseline, col).mean
             if mine is None or base is None:
                 continue
-            rel = (mine - base) / abs(base) * 100 if base else None
             out.append({"label": label, "column": col.name, "value": mine, "baseline": base,
-                        "delta": mine - base, "delta_pct": rel})
+                        "delta": mine - base, "delta_pct": relative_pct(mine, base)})
     return out
+
+
+def relative_pct(mine: float | None, base: float | None) -> float | None:
+    """(mine - base) / |base| in %, the way the papers report "+17.57%"; None without a nonzero baseline."""
+    return (mine - base) / abs(base) * 100 if mine is not None and base else None
 
 
 def reference_rows(comp: Comparison, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,8 +175,7 @@ def reference_rows(comp: Comparison, references: list[dict[str, Any]]) -> list[d
                     and c.lang == "avg"), None)
         if col is None:
             continue
-        mine, base = comp.cell(ref["ours"], col).mean, comp.cell(ref["baseline"], col).mean
-        ours_pct = (mine - base) / abs(base) * 100 if mine is not None and base else None
+        ours_pct = relative_pct(comp.cell(ref["ours"], col).mean, comp.cell(ref["baseline"], col).mean)
         rows.append({**ref, "column": col.name, "ours_pct": ours_pct})
     return rows
 
@@ -183,7 +186,8 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def markdown(comp: Comparison, baseline: str | None, refs: list[dict[str, Any]], note: str | None = None) -> str:
+def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, Any]], refs: list[dict[str, Any]],
+             note: str | None = None) -> str:
     lines = ["# Comparison", "", *([note, ""] if note else []),
              f"Rows: training datasets ({', '.join(f'{k}: {len(v)} seed(s)' for k, v in comp.seeds.items())}). "
              "Cells: mean ± std over seeds. MMLU accuracy in %, ROUGE/chrF++/spBLEU on a 0-100 scale.", ""]
@@ -201,15 +205,12 @@ def markdown(comp: Comparison, baseline: str | None, refs: list[dict[str, Any]],
         avg_cols = [c for c in comp.columns if c.lang == "avg"]
         lines += [f"## Against {baseline} (averages over languages)", "",
                   "| dataset | " + " | ".join(c.name for c in avg_cols) + " |", "|---|" + "---|" * len(avg_cols)]
+        by_key = {(d["label"], d["column"]): d for d in delta_rows}
         for label in comp.labels:
             cells = []
             for c in avg_cols:
-                mine, base = comp.cell(label, c).mean, comp.cell(baseline, c).mean
-                if mine is None or base is None:
-                    cells.append("–")
-                else:
-                    rel = (mine - base) / abs(base) * 100 if base else None
-                    cells.append(f"{_fmt(mine - base, sign=True)} ({_fmt(rel, sign=True)}%)")
+                d = by_key.get((label, c.name))
+                cells.append(f"{_fmt(d['delta'], sign=True)} ({_fmt(d['delta_pct'], sign=True)}%)" if d else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     if refs:
@@ -231,7 +232,7 @@ def latex(comp: Comparison) -> str:
 
 
 def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("+", "+")):
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
         s = s.replace(a, b)
     return s
 
@@ -355,7 +356,7 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     refs = []
     if references and Path(references).is_file():
         refs = reference_rows(comp, yaml.safe_load(Path(references).read_text()) or [])
-    md_text = markdown(comp, baseline, refs, note)
+    md_text = markdown(comp, baseline, delta_rows, refs, note)
     (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
     (out / "table.tex").write_text(latex(comp), encoding="utf-8")
     write_csv(comp, out / "table.csv", delta_rows)

@@ -192,10 +192,13 @@ def _point_label(base: str, fmt: str | None, point: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
 
 
-def _sets(overrides: list[str] | dict[str, Any]) -> list[str]:
-    items = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in overrides.items()] \
-        if isinstance(overrides, dict) else overrides
-    return sum((["--set", o] for o in items), [])
+def _assignments(point: dict[str, Any]) -> list[str]:
+    """A grid point as `key=value` overrides (non-strings as JSON)."""
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in point.items()]
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return sum((["--set", o] for o in overrides), [])
 
 
 def _cmd(*parts: str) -> str:
@@ -218,7 +221,7 @@ def _train_model(recipe: SweepRecipe, model: ModelSpec, point: dict[str, Any], v
 
     from mlift.recipe import apply_override, parse_override
 
-    overrides = [*recipe.train.set, *model.set, *_sets(point)[1::2]]
+    overrides = [*recipe.train.set, *model.set, *_assignments(point)]
     if validate:
         from mlift.train import load_train_recipe
 
@@ -262,7 +265,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
                     raise RecipeError(f"{recipe.path}: dataset {spec.name}: after {name!r}: not a built dataset listed "
                                       f"earlier (known: {sorted(built)})")
             after = [built[name] for name in spec.after]
-            sets = [*spec.set, *_sets(point)[1::2], f"output_dir={data_out}"]
+            sets = [*spec.set, *_assignments(point), f"output_dir={data_out}"]
             if validate:
                 _validate_dataset(spec, sets)
             base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets)]  # type: ignore[union-attr]
@@ -296,7 +299,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
                     run = f"{mtag}{arm}/seed{seed}"
                     tag = run.replace("/", "-")
                     train_out = out / "train" / run
-                    train_sets = [*cfg.train.set, *model.set, *_sets(point)[1::2], f"output_dir={train_out}",
+                    train_sets = [*cfg.train.set, *model.set, *_assignments(point), f"output_dir={train_out}",
                                   f"seed={seed}", *_wandb_sets(cfg)]
                     cmd = " ".join([cfg.train.launcher, _cmd(cfg.train.recipe, *_sets(train_sets)), *data_sets,
                                     "--resume --no-progress"])

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,16 +107,11 @@ class TrainRecipe(Schema):
         return value
 
 
-_SFT_FIELDS: set[str] | None = None
+@cache
+def sft_fields() -> frozenset[str]:
+    from trl import SFTConfig
 
-
-def sft_fields() -> set[str]:
-    global _SFT_FIELDS
-    if _SFT_FIELDS is None:
-        from trl import SFTConfig
-
-        _SFT_FIELDS = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
-    return _SFT_FIELDS
+    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
 
 
 def load_train_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
@@ -242,8 +239,7 @@ def check_adapter(output_dir: Path) -> dict[str, Any]:
         raise RuntimeError(f"no adapter saved at {path}")
     with safe_open(str(path), "pt") as fh:
         keys = list(fh.keys())
-        numel = sum(fh.get_slice(k).get_shape().numel() if hasattr(fh.get_slice(k).get_shape(), "numel")
-                    else _prod(fh.get_slice(k).get_shape()) for k in keys)
+        numel = sum(math.prod(fh.get_slice(k).get_shape()) for k in keys)
     if not keys or numel == 0:
         raise RuntimeError(f"the saved adapter {path} is empty ({path.stat().st_size} bytes): under ZeRO-3 set "
                            "zero3_save_16bit_model: true in the accelerate config (trl#4416)")
@@ -254,13 +250,6 @@ def _zero_stage(trainer) -> int | None:
     if not getattr(trainer, "is_deepspeed_enabled", False):
         return None
     return trainer.accelerator.state.deepspeed_plugin.zero_stage
-
-
-def _prod(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
 
 
 def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:

@@ -44,8 +44,9 @@ def to_messages(row: dict[str, Any]) -> list[dict[str, str]]:
             return [*prompt, *completion]
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
     if "instruction" in row and "output" in row:  # alpaca / Bactrian-X
-        user = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
-        return [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}]
+        from mlift.baselines.common import chat, user_text
+
+        return chat(user_text(row["instruction"], row.get("input") or ""), row["output"])
     raise ValueError(f"cannot read a conversation from a row with keys {sorted(row)} "
                      "(expected messages, prompt/completion, or instruction/output)")
 

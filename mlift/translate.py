@@ -83,11 +83,7 @@ class LLMTranslator:
         self.llm = llm
         self.cfg = cfg
         self.name = f"llm:{llm.name}"
-        mode = cfg.mode
-        if mode == "auto":
-            tok = getattr(llm.backend, "tokenizer", None)
-            mode = "chat" if tok is None or getattr(tok, "chat_template", None) else "completion"
-        self.mode = mode
+        self.mode = llm.prompt_mode(cfg.mode)
 
     def usage(self) -> dict[str, dict[str, float]]:
         return self.llm.usage()

@@ -3,7 +3,9 @@ input sharding, and the chat record shape TRL trains on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,6 +61,11 @@ def load_pairs(src: PairSource) -> list[Record]:
         rid = str(row[src.id_field]) if src.id_field else f"{prefix}-{i}"
         out.append(Record(id=rid, lang=src.lang, fields=fields, meta={"source": name, "source_row": i}))
     return out
+
+
+def record_rng(seed: int, rid: str) -> random.Random:
+    """A random stream per record, from the seed and the record id: the same choice on any shard split and rerun."""
+    return random.Random(int(hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest()[:16], 16))
 
 
 def chat(user: str, assistant: str) -> list[dict[str, str]]:

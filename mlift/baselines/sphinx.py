@@ -7,12 +7,9 @@ Stage 2 (`dataset/<lang>`): each example gets N solved examples of the same lang
 
 from __future__ import annotations
 
-import hashlib
-import random
-
 from pydantic import Field
 
-from mlift.baselines.common import PairSource
+from mlift.baselines.common import PairSource, record_rng
 from mlift.baselines.protect import DEFAULT_KINDS
 from mlift.contamination import BuildCheck
 from mlift.recipe import Schema
@@ -50,10 +47,6 @@ def _user(rec: Record) -> str:
     return rec["messages"][-2]["content"]
 
 
-def _rng(seed: int, rid: str) -> random.Random:
-    return random.Random(int(hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest()[:16], 16))
-
-
 class NShotStage:
     """Prepend N solved examples from `pool` (same language) as prior turns. Candidates exclude the example itself:
     the same id, the same source id and the same user text (a duplicate in the source set is the example too)."""
@@ -68,7 +61,6 @@ class NShotStage:
         self.seed = seed
         self.selection = selection
         self.batch_size = batch_size
-        self._index = {r.id: k for k, r in enumerate(pool)}
         self._by_id: dict[str, list[int]] = {}
         self._by_source: dict[str, list[int]] = {}
         self._by_text: dict[str, list[int]] = {}
@@ -86,8 +78,7 @@ class NShotStage:
             return SentenceTransformer(model).encode(texts, normalize_embeddings=True)
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4))
-        return self._vectorizer.fit_transform(texts)
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit_transform(texts)
 
     def excluded(self, rec: Record) -> set[int]:
         """Pool positions that are the example itself: its id, its source id, or its exact user text."""
@@ -103,7 +94,7 @@ class NShotStage:
             return []
         if self.selection == "random":
             # Sampling positions and rejecting the few excluded ones: O(n) per example, not O(pool).
-            rng = _rng(self.seed, rec.id)
+            rng = record_rng(self.seed, rec.id)
             picked: list[int] = []
             while len(picked) < want:
                 j = rng.randrange(len(self.pool))
@@ -112,9 +103,9 @@ class NShotStage:
         else:
             import numpy as np
 
-            k = self._index.get(rec.id)
-            if k is None:
+            if rec.id not in self._by_id:
                 raise KeyError(f"{rec.id} is not in the N-shot pool")
+            k = self._by_id[rec.id][0]
             sims = self._vectors @ self._vectors[k].T
             sims = np.asarray(sims.todense()).ravel() if hasattr(sims, "todense") else np.asarray(sims).ravel()
             sims = sims.astype(float)

@@ -7,9 +7,7 @@ data never leaks into a training set through this builder."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import re
 from functools import cache
 from pathlib import Path
@@ -19,7 +17,7 @@ import jinja2
 import yaml
 from pydantic import Field
 
-from mlift.baselines.common import chat
+from mlift.baselines.common import chat, record_rng
 from mlift.contamination import BuildCheck
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema
@@ -199,7 +197,7 @@ class TemplateStage:
             if not temps:
                 outcomes.append(Outcome.drop(rec, "no_template", f"no {self.which} template of {spec.task} for {rec.lang}"))
                 continue
-            rng = random.Random(int(hashlib.sha256(f"{self.seed}:{rec.id}".encode()).hexdigest()[:16], 16))
+            rng = record_rng(self.seed, rec.id)
             for t in rng.sample(temps, min(self.per_example, len(temps))):
                 try:
                     prompt, target = apply_template(spec, t, rec.fields, rec.lang)

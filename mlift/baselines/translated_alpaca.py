@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from mlift.baselines.common import PairSource, chat, user_text
-from mlift.baselines.protect import DEFAULT_KINDS, Masked, PlaceholderError, mask, restore
+from mlift.baselines.protect import Masked, PlaceholderError, mask, restore
 from mlift.contamination import BuildCheck
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request
@@ -180,12 +180,3 @@ class PairTranslateStage:
                 failures[i] = ("regeneration_failed", out.error or "empty response")
         return answers
 
-
-def regen_mode(llm: CachedLLM, mode: str) -> str:
-    if mode != "auto":
-        return mode
-    tok = getattr(llm.backend, "tokenizer", None)
-    return "chat" if tok is None or getattr(tok, "chat_template", None) else "completion"
-
-
-DEFAULT_PROTECT = DEFAULT_KINDS

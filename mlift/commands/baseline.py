@@ -111,7 +111,7 @@ def _translating(args: argparse.Namespace, schema: type) -> _Translating:
 
 
 def _translated_alpaca(args: argparse.Namespace) -> int:
-    from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe, regen_mode
+    from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe
     from mlift.languages import get_language
     from mlift.llm import make_llm
     from mlift.runner import shard_files
@@ -124,7 +124,7 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
     for tgt in job.targets:
         stage = PairTranslateStage(f"dataset/{get_language(tgt).short}", translator, tgt, src=src,
                                    batch_size=cfg.batch_size, regenerate=regen,
-                                   regen_mode=regen_mode(regen, cfg.regenerate.mode) if regen else "completion",
+                                   regen_mode=regen.prompt_mode(cfg.regenerate.mode) if regen else "completion",
                                    regen_tokens=cfg.regenerate.max_new_tokens if cfg.regenerate else 256)
         _report(runner.run(stage, shard_files(out / "input", n)))
         stages.append(stage.name)

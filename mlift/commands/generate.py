@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 
 from mlift.cli import add_recipe_arguments
-
-STEP_NAMES = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
+from mlift.generate.config import STEPS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
-    parser.add_argument("--stage", choices=STEP_NAMES, default=None, help="run only this step (its input must be done)")
+    parser.add_argument("--stage", choices=STEPS, default=None, help="run only this step (its input must be done)")
     parser.add_argument("--no-report", action="store_true", help="skip the report even when the run is complete")
 
 
@@ -45,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
         from mlift.generate.report import cost_ledger, funnel, write_report
 
         fun = funnel(cfg)
-        manifest = write_manifest(cfg.output_dir, recipe, [f"{lang}/{s}" for lang in langs for s in STEP_NAMES],
+        manifest = write_manifest(cfg.output_dir, recipe, [f"{lang}/{s}" for lang in langs for s in STEPS],
                                   cfg.num_shards, {"funnel": {k: {x: v[x] for x in ("documents", "fragment_candidates",
                                                                                        "lang_id_pass_rate", "final", "adds_up")}
                                                               for k, v in fun.items()},

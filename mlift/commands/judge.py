@@ -41,14 +41,17 @@ def main(args: argparse.Namespace) -> int:
     if not ids:
         raise ValueError(f"no prompt id is shared by {cfg.model_a.path} and {cfg.model_b.path} (after langs/limit)")
 
-    def text(row: dict, *keys: str) -> str:
-        return next(str(row[k]) for k in keys if k in row)
+    def text(path: str, row: dict, *keys: str) -> str:
+        for k in keys:
+            if k in row:
+                return str(row[k])
+        raise ValueError(f"{path}: id {row['id']}: no {' or '.join(keys)} field")
 
     requests = []
     for i in ids:
         lang = get_language(a[i]["lang"])
-        instr = text(a[i], "instruction", "prompt")
-        ra, rb = text(a[i], "response", "output"), text(b[i], "response", "output")
+        instr = text(cfg.model_a.path, a[i], "instruction", "prompt")
+        ra, rb = text(cfg.model_a.path, a[i], "response", "output"), text(cfg.model_b.path, b[i], "response", "output")
         for prompt in judge_prompts(cfg.prompt, instr, ra, rb, lang.name):  # both orders: A first, then swapped
             requests.append(Request(messages=[{"role": "user", "content": prompt}]) if cfg.chat else Request(prompt=prompt))
     llm = make_llm(cfg.judge, out, seed=cfg.seed)

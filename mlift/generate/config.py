@@ -10,6 +10,9 @@ from mlift.llm import LLMConfig
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
 
+# The steps of a generation run, in order (dedup and select are global: they need every shard of their input).
+STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
+
 
 class SourceConfig(Schema):
     """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""

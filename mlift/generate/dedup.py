@@ -97,14 +97,10 @@ def near_duplicates(sig: np.ndarray, bands: int, threshold: float) -> dict[int, 
         sk = keys[order]
         starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
         sizes = np.diff(np.r_[starts, n])
-        for s in starts[sizes > 1]:
+        for s, size in zip(starts[sizes > 1], sizes[sizes > 1]):
             first = order[s]
-            e = s + 1
-            while e < n and sk[e] == sk[s]:
-                e += 1
-            members = order[s + 1:e]
+            members = order[s + 1:s + size]
             est = (sig[members] == sig[first]).mean(axis=1)
-            for m, j in zip(members[est >= threshold], [first] * int((est >= threshold).sum())):
-                if int(m) not in out:
-                    out[int(m)] = int(j)
+            for m in members[est >= threshold]:
+                out.setdefault(int(m), int(first))
     return out

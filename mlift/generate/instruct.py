@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from mlift.generate.config import InstructConfig
-from mlift.generate.llmutil import make_request, pick_mode
+from mlift.generate.llmutil import make_request
 from mlift.llm import CachedLLM, GenParams
 from mlift.records import Record
 from mlift.runner import Outcome
@@ -36,7 +36,7 @@ class InstructStage:
         self.llm = llm
         self.cfg = cfg
         self.seed = seed
-        self.mode = pick_mode(llm, cfg.mode)
+        self.mode = llm.prompt_mode(cfg.mode)
         self.batch_size = batch_size
 
     def usage(self) -> dict:

@@ -1,16 +1,9 @@
-"""Helpers for the LLM stages: chat vs completion mode, and the cost-ledger usage of several models."""
+"""Prompts of the LLM stages (instruct, score) as chat or completion requests."""
 
 from __future__ import annotations
 
-from mlift.llm import CachedLLM, Request
+from mlift.llm import Request
 from mlift.prompts import render
-
-
-def pick_mode(llm: CachedLLM, mode: str) -> str:
-    if mode != "auto":
-        return mode
-    tok = getattr(llm.backend, "tokenizer", None)
-    return "chat" if tok is None or getattr(tok, "chat_template", None) else "completion"
 
 
 def make_request(mode: str, template: str | None, base: str, **values) -> Request:

@@ -9,11 +9,12 @@ still has work, so a resumed run whose LLM stages are done never loads them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from mlift.generate.config import GenerateRecipe
+from mlift.generate.config import STEPS, GenerateRecipe
 from mlift.generate.dedup import plan_dedup
 from mlift.generate.fragments import FragmentStage
 from mlift.generate.instruct import InstructStage
@@ -26,8 +27,7 @@ from mlift.generate.to_target import ToTargetStage
 from mlift.languages import get_language
 from mlift.runner import StageRunner, StageStats, shard_files
 
-STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
-FINAL = "to_target"
+FINAL = STEPS[-1]
 
 
 class _Done:
@@ -48,53 +48,37 @@ class Models:
     def __init__(self, cfg: GenerateRecipe):
         self.cfg = cfg
         self.cache_dir = Path(cfg.output_dir)
-        self._built: dict[str, object] = {}
 
-    def _once(self, key: str, build: Callable[[], object]):
-        if key not in self._built:
-            self._built[key] = build()
-        return self._built[key]
-
+    @cached_property
     def translator(self):
-        return self._once("translator", self._build_translator)
-
-    def _build_translator(self):
         from mlift.translate import make_translator
 
         return make_translator(self.cfg.translator, self.cache_dir, self.cfg.seed)
 
+    @cached_property
     def back_translator(self):
-        return self._once("back_translator", self._build_back_translator)
-
-    def _build_back_translator(self):
         from mlift.translate import make_translator
 
         if self.cfg.back_translator is None:
-            return self.translator()
+            return self.translator
         return make_translator(self.cfg.back_translator, self.cache_dir, self.cfg.seed)
 
+    @cached_property
     def instruct_llm(self):
-        return self._once("instruct_llm", self._build_instruct_llm)
-
-    def _build_instruct_llm(self):
         from mlift.llm import make_llm
 
         return make_llm(self.cfg.instruct.llm, self.cache_dir, self.cfg.seed)
 
+    @cached_property
     def judge(self):
-        return self._once("judge", self._build_judge)
-
-    def _build_judge(self):
         from mlift.llm import make_llm
 
         if self.cfg.score.judge is None:
-            return self.instruct_llm()
+            return self.instruct_llm
         return make_llm(self.cfg.score.judge, self.cache_dir, self.cfg.seed)
 
+    @cached_property
     def embedder(self):
-        return self._once("embedder", self._build_embedder)
-
-    def _build_embedder(self):
         return Embedder(self.cfg.select.embedder, self.cfg.seed)
 
 
@@ -130,20 +114,20 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
                                lambda: plan_dedup(iter_all(run_dir / "fragments", n), cfg.fragments.dedup, cfg.seed))
             stats[name] = runner.run(PlanStage("dedup", plan), prev(name))
         elif name == "to_english":
-            stage = to_english_stage(models.translator(), bs) if todo(name) else _Done(name)
+            stage = to_english_stage(models.translator, bs) if todo(name) else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         elif name == "instruct":
-            stage = InstructStage(models.instruct_llm(), cfg.instruct, cfg.seed, bs) if todo(name) else _Done(name)
+            stage = InstructStage(models.instruct_llm, cfg.instruct, cfg.seed, bs) if todo(name) else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         elif name == "score":
-            stage = ScoreStage(models.judge(), cfg.score, cfg.seed, cfg.fragments.langid.model, bs) if todo(name) \
+            stage = ScoreStage(models.judge, cfg.score, cfg.seed, cfg.fragments.langid.model, bs) if todo(name) \
                 else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         elif name == "select":
             plan = ensure_plan(run_dir / "select", run_dir / "score", n, lambda: plan_select(cfg, run_dir, models))
             stats[name] = runner.run(PlanStage("select", plan), prev(name))
         elif name == "to_target":
-            stage = ToTargetStage(models.back_translator(), lang, bs) if todo(name) else _Done(name)
+            stage = ToTargetStage(models.back_translator, lang, bs) if todo(name) else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         else:
             raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
@@ -164,7 +148,7 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
             quality.append(float(rec.meta.get("scores", {}).get("quality", 0.0)))
             yield rec["instruction_en"]
 
-    emb = embed_all(models.embedder(), texts())
+    emb = embed_all(models.embedder, texts())
     q = np.array(quality, dtype=np.float64)
     keep = select_indices(emb, q, cfg.select, cfg.seed) if ids else np.arange(0)
     kept = set(int(i) for i in keep)
@@ -176,7 +160,7 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
     sel = rng.choice(keep, size=m, replace=False) if m else keep
     rand = rng.choice(len(ids), size=m, replace=False) if m else keep
     return {"drop": drop, "info": {"candidates": len(ids), "kept": len(kept), "method": cfg.select.method,
-                                   "embedder": models.embedder().name,
+                                   "embedder": models.embedder.name,
                                    "mean_cos_selected": mean_pairwise_cosine(emb[sel]) if m else None,
                                    "mean_cos_random": mean_pairwise_cosine(emb[rand]) if m else None,
                                    "sample": int(m)}}

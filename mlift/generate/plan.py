@@ -52,17 +52,14 @@ class PlanStage:
 
     one_to_one = True
 
-    def __init__(self, name: str, plan: dict, annotate: Callable[[Record], None] | None = None, batch_size: int = 256):
+    def __init__(self, name: str, plan: dict, batch_size: int = 256):
         self.name = name
         self.drop = plan.get("drop", {})
-        self.annotate = annotate
         self.batch_size = batch_size
 
     def process(self, batch: list[Record]) -> list[Outcome]:
         out = []
         for rec in batch:
-            if self.annotate is not None:
-                self.annotate(rec)
             if rec.id in self.drop:
                 reason, detail = self.drop[rec.id]
                 out.append(Outcome.drop(rec, reason, detail))

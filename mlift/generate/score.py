@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from mlift.generate.config import ScoreConfig
-from mlift.generate.llmutil import make_request, pick_mode
+from mlift.generate.llmutil import make_request
 from mlift.generate.text import lang_score, word_ngrams
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, GenParams
@@ -42,7 +42,7 @@ class ScoreStage:
         self.judge = judge
         self.cfg = cfg
         self.seed = seed
-        self.mode = pick_mode(judge, cfg.mode)
+        self.mode = judge.prompt_mode(cfg.mode)
         self.langid_model = langid_model
         self.batch_size = batch_size
 

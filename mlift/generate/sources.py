@@ -8,7 +8,6 @@ Unreadable input (undecodable bytes, malformed JSON, a row without text) comes b
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -131,6 +130,3 @@ def document_shards(sources: list[SourceConfig], lang_code: str, total: int) -> 
 
     return [ShardInput(j, total, reader(j)) for j in range(total)]
 
-
-def load_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -85,6 +85,14 @@ class CachedLLM:
     def name(self) -> str:
         return f"{self.backend.backend}:{self.backend.model}"
 
+    def prompt_mode(self, mode: str) -> str:
+        """"chat" or "completion" for a recipe's mode; "auto": chat when the model has a chat template (an API
+        backend, without a local tokenizer, is taken to be a chat model)."""
+        if mode != "auto":
+            return mode
+        tok = getattr(self.backend, "tokenizer", None)
+        return "chat" if tok is None or getattr(tok, "chat_template", None) else "completion"
+
     def resolve(self, params: GenParams | None) -> GenParams:
         params = params or self.params
         return params if params.seed is not None else params.model_copy(update={"seed": self.seed})
