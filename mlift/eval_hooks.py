@@ -1,7 +1,8 @@
 """Functions lm-eval task YAMLs call through `!function utils.<name>` (eval/utils.py re-exports this module).
 
-Generation tasks return one (reference, prediction, lang) item per metric from `process_results`; the aggregations
-compute corpus-level scores with mlift.metrics. A metric whose resource is missing (spBLEU offline) logs the reason and
+Generation tasks return one (reference, prediction, lang[, rouge_mode]) item per metric from `process_results`; the
+aggregations compute corpus-level scores with mlift.metrics. XL-Sum docs carry their `rouge_mode` (written by the task
+builder; default: the XL-Sum authors' scorer). A metric whose resource is missing (spBLEU offline) logs the reason and
 scores NaN, so the other metrics of the run still come out.
 """
 
@@ -14,7 +15,7 @@ from mlift import metrics
 
 log = logging.getLogger("mlift.eval")
 
-Item = tuple[str, str, str]
+Item = tuple[str, ...]  # (reference, prediction, lang) or, for ROUGE, (reference, prediction, lang, rouge_mode)
 _warned: set[str] = set()
 
 
@@ -23,7 +24,7 @@ def _clean(prediction: str) -> str:
 
 
 def xlsum_process_results(doc: dict, results: list[str]) -> dict[str, Item]:
-    item = (doc["summary"], _clean(results[0]), doc["lang"])
+    item = (doc["summary"], _clean(results[0]), doc["lang"], doc.get("rouge_mode") or metrics.DEFAULT_ROUGE_MODE)
     return {name: item for name in metrics.ROUGE_TYPES}
 
 
@@ -36,8 +37,9 @@ def _corpus(name: str, items: list[Item]) -> float:
     refs = [i[0] for i in items]
     preds = [i[1] for i in items]
     lang = items[0][2] if items else None
+    mode = items[0][3] if items and len(items[0]) > 3 else metrics.DEFAULT_ROUGE_MODE
     try:
-        return metrics.corpus_metric(name, refs, preds, lang=lang)
+        return metrics.corpus_metric(name, refs, preds, lang=lang, rouge_mode=mode)
     except metrics.MetricResourceError as exc:
         if name not in _warned:  # once per process, not once per task
             log.warning("%s not computed: %s", name, exc)

@@ -35,6 +35,8 @@ class XLSumTask(Schema):
     fewshot_split: str | None = "train"
     max_article_chars: int = Field(2000, ge=1, description="articles are cut here so prompts fit small contexts")
     max_gen_toks: int = Field(64, ge=1)
+    rouge_mode: Literal["xlsum", "unicode"] = Field(
+        "xlsum", description="xlsum: the XL-Sum authors' scorer (multilingual-rouge); unicode: mlift's tokenizer")
 
 
 class FloresTask(Schema):
@@ -142,7 +144,8 @@ def _xlsum_rows(cfg: XLSumTask, lang: Language, split: str, data_dir: Path | Non
         rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
         src = {"path": str(path.resolve())}
     docs = [{"id": str(r.get("id", i)), "lang": lang.flores, "lang_name": lang.name,
-             "text": " ".join(r["text"].split())[: cfg.max_article_chars], "summary": r["summary"].strip()}
+             "text": " ".join(r["text"].split())[: cfg.max_article_chars], "summary": r["summary"].strip(),
+             "rouge_mode": cfg.rouge_mode}
             for i, r in enumerate(rows)]
     return docs, {**src, "split": split}
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from mlift import metrics
 from mlift.eval_tasks import FloresTask, MMLUTask, TaskSpec, XLSumTask, build_tasks
 from mlift.recipe import Schema
 from mlift.records import write_json_atomic
@@ -90,6 +91,7 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
         "model_args": model_args, "apply_chat_template": suite.apply_chat_template, "batch_size": suite.batch_size,
         "seed": suite.seed, "threads": suite.threads, "num_fewshot": suite.num_fewshot, "limit": suite.limit,
         "tasks": [s.to_json() for s in specs], "skipped": skipped,
+        "rouge": metrics.rouge_provenance(suite.langs, suite.xlsum.rouge_mode) if suite.xlsum else None,
         "lm_eval_version": lm_eval.__version__ if hasattr(lm_eval, "__version__")
         else _version("lm_eval"), "seconds": round(time.time() - t0, 2)})
     return table

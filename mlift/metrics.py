@@ -1,9 +1,13 @@
-"""Multilingual generation metrics: ROUGE with a Unicode-aware tokenizer, BLEU, spBLEU (FLORES-200 SentencePiece) and
-chrF++. All scores are on a 0-100 scale, corpus-level, and take parallel lists of predictions and references.
+"""Multilingual generation metrics: ROUGE, BLEU, spBLEU (FLORES-200 SentencePiece) and chrF++. All scores are on a
+0-100 scale, corpus-level, and take parallel lists of predictions and references.
 
-rouge-score's default tokenizer keeps only [a-z0-9], so every non-Latin script scores ~0 (evaluate#256). Here tokens are
-runs of letters/marks/digits in any script, lowercased; scripts written without spaces (Han, kana, Thai, Lao, Khmer,
-Myanmar, Tibetan) become one token per character. Stemming is applied only where a stemmer exists (English, Porter).
+ROUGE has two modes (`ROUGE_MODES`):
+- "xlsum" (the default): the XL-Sum authors' scorer (mlift.xlsum_rouge), so scores can be set beside published XL-Sum
+  numbers: per-language segmenters and stemmers, F-measure averaged over examples.
+- "unicode": rouge-score with a Unicode-aware tokenizer, for when the reference scorer is not wanted: tokens are runs of
+  letters/marks/digits in any script, lowercased; scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar,
+  Tibetan) become one token per character; Porter stemming for English only. (rouge-score's own tokenizer keeps only
+  [a-z0-9], so every non-Latin script would score ~0: evaluate#256.)
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ _TOKEN_RE = regex.compile(rf"[{_CHAR_SCRIPTS}][\p{{M}}]*|[^\s\p{{P}}\p{{S}}{_CHA
 _STEMMED_LANGS = {"en", "eng"}
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+ROUGE_MODES = ("xlsum", "unicode")
+DEFAULT_ROUGE_MODE = "xlsum"
 
 
 class MetricResourceError(RuntimeError):
@@ -59,11 +65,24 @@ class MultilingualTokenizer:
 
 
 def rouge(predictions: list[str], references: list[str], lang: str | None = None,
-          types: tuple[str, ...] = ROUGE_TYPES, stem: bool | None = None) -> dict[str, float]:
-    """Mean per-example ROUGE F1 (x100) for each type in `types`."""
+          types: tuple[str, ...] = ROUGE_TYPES, stem: bool | None = None,
+          mode: str = DEFAULT_ROUGE_MODE) -> dict[str, float]:
+    """Mean per-example ROUGE F1 (x100) for each type in `types`. `stem` applies to mode "unicode" only (the XL-Sum
+    scorer always stems where it has a stemmer for the language, as the authors' scripts do)."""
+    _check_parallel(predictions, references)
+    if mode == "xlsum":
+        from mlift import xlsum_rouge
+
+        try:
+            per_example = xlsum_rouge.scores(predictions, references, lang, tuple(types))
+        except xlsum_rouge.ScorerMissingError as exc:
+            raise MetricResourceError(str(exc)) from exc
+        n = max(len(per_example), 1)
+        return {t: 100.0 * sum(s[t] for s in per_example) / n for t in types}
+    if mode != "unicode":
+        raise ValueError(f"unknown rouge mode {mode!r} (known: {', '.join(ROUGE_MODES)})")
     from rouge_score import rouge_scorer
 
-    _check_parallel(predictions, references)
     scorer = rouge_scorer.RougeScorer(list(types), tokenizer=MultilingualTokenizer(lang, stem))
     totals = dict.fromkeys(types, 0.0)
     for pred, ref in zip(predictions, references, strict=True):
@@ -129,9 +148,10 @@ def _check_parallel(predictions: list[str], references: list[str]) -> None:
 
 
 # Names of generation metrics the eval tasks report, and how each is computed from (reference, prediction) pairs.
-def corpus_metric(name: str, refs: list[str], preds: list[str], lang: str | None = None) -> float:
+def corpus_metric(name: str, refs: list[str], preds: list[str], lang: str | None = None,
+                  rouge_mode: str = DEFAULT_ROUGE_MODE) -> float:
     if name in ROUGE_TYPES:
-        return rouge(preds, refs, lang=lang, types=(name,))[name]
+        return rouge(preds, refs, lang=lang, types=(name,), mode=rouge_mode)[name]
     if name == "bleu":
         return bleu(preds, refs)
     if name == "spbleu":
@@ -139,3 +159,21 @@ def corpus_metric(name: str, refs: list[str], preds: list[str], lang: str | None
     if name == "chrf++":
         return chrf_pp(preds, refs)
     raise ValueError(f"unknown metric {name!r} (known: {', '.join((*ROUGE_TYPES, 'bleu', 'spbleu', 'chrf++'))})")
+
+
+def rouge_provenance(langs: list[str], mode: str = DEFAULT_ROUGE_MODE) -> dict:
+    """How ROUGE was computed, for manifests and the report: mode, scorer and version, and per language the
+    segmenter/stemmer used (with what deviates from the XL-Sum authors' setup here)."""
+    if mode == "unicode":
+        from importlib.metadata import version
+
+        return {"mode": mode, "scorer": f"rouge-score {version('rouge-score')} + mlift unicode tokenizer",
+                "aggregate": "mean F1 over examples", "stemming": "porter for English only"}
+    from mlift import xlsum_rouge
+
+    try:
+        per_lang = {lang: xlsum_rouge.setup(lang).to_json() for lang in langs}
+    except xlsum_rouge.ScorerMissingError as exc:
+        per_lang = {"error": str(exc)}
+    return {"mode": mode, "scorer": xlsum_rouge.scorer_version(), "aggregate": "mean F1 over examples "
+            "(the XL-Sum scripts print the bootstrap mid: mlift.xlsum_rouge.bootstrap)", "langs": per_lang}

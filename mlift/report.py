@@ -24,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from mlift.report_averages import AverageSet, comparable_averages
+from mlift.report_rouge import rouge_lines, rouge_setups
+
 FAMILY_ORDER = ["xlsum", "flores", "mmlu"]
 # The headline metric(s) of each task family, in the papers' terms.
 DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"]}
@@ -48,7 +51,7 @@ class Cell:
 
     @property
     def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
+        return statistics.fmean(self.values) if self.values else None  # NaN if any seed is NaN: never dropped
 
     @property
     def std(self) -> float | None:
@@ -57,6 +60,8 @@ class Cell:
     def text(self, digits: int = 2) -> str:
         if self.mean is None:
             return "–"
+        if math.isnan(self.mean):
+            return "NaN"
         return f"{self.mean:.{digits}f}" + (f" ± {self.std:.{digits}f}" if self.std is not None else "")
 
 
@@ -68,6 +73,9 @@ class Comparison:
     seeds: dict[str, list[int | str]]
     sources: dict[str, list[str]]
     docs: dict[str, list[int]] = field(default_factory=dict)  # family -> the eval doc counts (n) behind its cells
+    averages: list[AverageSet] = field(default_factory=list)  # the languages behind each average column
+    rouge: dict[str, list[str]] = field(default_factory=dict)  # label -> how its ROUGE was computed (from manifests)
+    rouge_notes: list[str] = field(default_factory=list)  # where that deviates from the XL-Sum authors' setup
 
     def cell(self, label: str, col: Column) -> Cell:
         return self.cells.get((label, col.name), Cell())
@@ -96,9 +104,9 @@ def load_rows(results: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[
         seed = seed if seed is not None else manifest.get("train_seed", len(seeds[label]))
         seeds[label].append(seed)
         sources[label].append(str(path))
-        for row in json.loads(table.read_text()):
-            if row.get("value") is not None:
-                rows.append({**row, "label": label, "seed": seed})
+        for row in json.loads(table.read_text()):  # a value that could not be computed (None) is kept as NaN
+            value = math.nan if row.get("value") is None else row["value"]
+            rows.append({**row, "value": value, "label": label, "seed": seed})
     return rows, dict(seeds), dict(sources)
 
 
@@ -120,20 +128,15 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
         per_seed[(row["label"], col.name)][row["seed"]] = value
         if row.get("n") is not None:
             docs[family].add(int(row["n"]))
-    # Averages: per (family, metric, direction) over languages, within a seed.
-    avg_cols: dict[str, Column] = {}
-    acc: dict[tuple[str, str], dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for (label, name), by_seed in per_seed.items():
-        col = columns[name]
-        avg = Column(col.family, col.metric, "avg", col.direction)
-        avg_cols.setdefault(avg.name, avg)
-        for seed, v in by_seed.items():
-            acc[(label, avg.name)][seed].append(v)
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    # Averages: per (family, metric, direction), within a seed, over the languages every arm has (report_averages).
+    averages, avg_sets = comparable_averages(per_seed, columns, labels, seeds)
+    avg_cols = {a.column: Column(a.family, a.metric, "avg", a.direction) for a in avg_sets}
     cells: dict[tuple[str, str], Cell] = {}
     for key, by_seed in per_seed.items():
         cells[key] = Cell([by_seed[s] for s in sorted(by_seed, key=str)])
-    for key, by_seed in acc.items():
-        cells[key] = Cell([statistics.fmean(v) for _, v in sorted(by_seed.items(), key=lambda kv: str(kv[0]))])
+    for key, values in averages.items():
+        cells[key] = Cell(values)
 
     def order(col: Column) -> tuple:
         fam = FAMILY_ORDER.index(col.family) if col.family in FAMILY_ORDER else 99
@@ -141,8 +144,7 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
                 lang_rank.get(col.lang, 0))
 
     ordered = sorted([*columns.values(), *avg_cols.values()], key=order)
-    labels = list(dict.fromkeys(r["label"] for r in rows))
-    return Comparison(labels, ordered, cells, seeds, sources, {f: sorted(v) for f, v in docs.items()})
+    return Comparison(labels, ordered, cells, seeds, sources, {f: sorted(v) for f, v in docs.items()}, avg_sets)
 
 
 def deltas(comp: Comparison, baseline: str) -> list[dict[str, Any]]:
@@ -201,6 +203,11 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
         for label in comp.labels:
             lines.append(f"| {label} | " + " | ".join(comp.cell(label, c).text() for c in cols) + " |")
         lines.append("")
+        lines += [f"Note: {n}" for a in comp.averages if a.family == family and (n := a.note())]
+        if family == "xlsum":
+            lines += rouge_lines(comp.labels, comp.rouge, comp.rouge_notes)
+        if lines[-1]:
+            lines.append("")
     if baseline:
         avg_cols = [c for c in comp.columns if c.lang == "avg"]
         lines += [f"## Against {baseline} (averages over languages)", "",
@@ -333,7 +340,7 @@ def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str |
     if delta_rows:
         tables["deltas"] = (list(delta_rows[0]), [list(d.values()) for d in delta_rows])
     summary = {f"{label}/{c.name}": comp.cell(label, c).mean for label in comp.labels for c in comp.columns
-               if c.lang == "avg" and comp.cell(label, c).mean is not None}
+               if c.lang == "avg" and _fmt(comp.cell(label, c).mean) != "–"}
     group = group or os.environ.get("WANDB_RUN_GROUP")
     return log_job("report", "report" + (f"-{group}" if group else ""), {"labels": comp.labels, "seeds": comp.seeds}, summary,
                    tables, images, project=project, group=group)
@@ -349,9 +356,10 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, seeds, sources = load_rows(results)
-    if not rows:
+    if not any(not math.isnan(float(r["value"])) for r in rows):
         raise ValueError("no metric values in the given results")
     comp = build_comparison(rows, seeds, sources, metrics)
+    comp.rouge, comp.rouge_notes = rouge_setups(results)
     delta_rows = deltas(comp, baseline) if baseline else []
     refs = []
     if references and Path(references).is_file():
@@ -365,6 +373,8 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images)
     summary = {"labels": comp.labels, "seeds": comp.seeds, "sources": comp.sources, "columns": [c.name for c in comp.columns],
                "baseline": baseline, "deltas": delta_rows, "references": refs, "plots": [p.name for p in images],
-               "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir}
+               "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir,
+               "averages": {a.column: {"langs": a.langs, "excluded": a.excluded} for a in comp.averages},
+               "rouge": comp.rouge, "rouge_notes": comp.rouge_notes}
     write_json_atomic(out / "report.json", summary)
     return summary

@@ -84,3 +84,54 @@ def test_cli_and_bad_inputs(tmp_path):
     assert proc.returncode != 0 and "missing/table.json" in proc.stderr
     with pytest.raises(ValueError, match="baseline 'nope' is not among"):
         make_report([f"x={good}"], tmp_path / "r2", baseline="nope")
+
+
+def test_averages_use_the_same_languages_in_every_arm(tmp_path):
+    """sw is missing in `translated`, ar is NaN (not computed) in `templated`: both are shown, and left out of every
+    arm's average, with a note; each average is then over hi only."""
+    xl = ("xlsum", "rougeL")
+    natural = {(*xl, "hin_Deva", None): 20.0, (*xl, "arb_Arab", None): 10.0, (*xl, "swh_Latn", None): 90.0}
+    translated = {(*xl, "hin_Deva", None): 16.0, (*xl, "arb_Arab", None): 12.0}
+    templated = {(*xl, "hin_Deva", None): 18.0, (*xl, "arb_Arab", None): None, (*xl, "swh_Latn", None): 5.0}
+    runs = [f"natural={eval_dir(tmp_path, 'n', natural)}", f"translated={eval_dir(tmp_path, 't', translated)}",
+            f"templated={eval_dir(tmp_path, 'p', templated)}"]
+    summary = make_report(runs, tmp_path / "out", baseline="translated")
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "| natural | 20.00 | 10.00 | 90.00 | 20.00 |" in md  # hi ar sw avg: the avg is hi alone
+    assert "| translated | 16.00 | 12.00 | – | 16.00 |" in md
+    assert "| templated | 18.00 | NaN | 5.00 | 18.00 |" in md
+    assert summary["averages"]["xlsum/rougeL/avg"] == {
+        "langs": ["hin_Deva"], "excluded": {"arb_Arab": ["NaN in templated"], "swh_Latn": ["missing in translated"]}}
+    assert "left out of all arms: arb_Arab (NaN in templated); swh_Latn (missing in translated)" in md
+    d = {(x["label"], x["column"]): x for x in summary["deltas"]}
+    assert d[("natural", "xlsum/rougeL/avg")]["delta"] == pytest.approx(4.0)
+
+
+def test_a_seed_missing_a_language_excludes_it_and_no_common_language_gives_no_average(tmp_path):
+    xl = ("xlsum", "rougeL")
+    runs = [f"a@1={eval_dir(tmp_path, 'a1', {(*xl, 'hin_Deva', None): 20.0, (*xl, 'arb_Arab', None): 10.0})}",
+            f"a@2={eval_dir(tmp_path, 'a2', {(*xl, 'hin_Deva', None): 22.0})}",
+            f"b={eval_dir(tmp_path, 'b', {(*xl, 'hin_Deva', None): None, (*xl, 'arb_Arab', None): 3.0})}"]
+    summary = make_report(runs, tmp_path / "out")
+    assert summary["averages"]["xlsum/rougeL/avg"] == {
+        "langs": [], "excluded": {"hin_Deva": ["NaN in b"], "arb_Arab": ["missing in a"]}}
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "| a | 21.00 ± 1.41 | 10.00 | – |" in md and "| b | NaN | 3.00 | – |" in md
+    assert "none: no language is scored in every arm" in md
+
+
+def test_report_says_how_rouge_was_computed(tmp_path):
+    xl = ("xlsum", "rougeL")
+    a, b = eval_dir(tmp_path, "a", {(*xl, "hin_Deva", None): 1.0}), eval_dir(tmp_path, "b", {(*xl, "hin_Deva", None): 2.0})
+    rouge = {"mode": "xlsum", "scorer": "multilingual-rouge 0.0.1",
+             "langs": {"ben_Beng": {"notes": ["no stemming: the bengali stemmer failed to load"]}}}
+    (a / "manifest.json").write_text(json.dumps({"rouge": rouge}))
+    (b / "manifest.json").write_text(json.dumps({"rouge": rouge}))
+    make_report([f"a={a}", f"b={b}"], tmp_path / "same")
+    md = (tmp_path / "same" / "table.md").read_text()
+    assert "ROUGE: xlsum mode, multilingual-rouge 0.0.1 (every arm)." in md and "Warning" not in md
+    assert "ben_Beng: no stemming" in md
+    (b / "manifest.json").write_text(json.dumps({"rouge": {**rouge, "mode": "unicode", "scorer": "rouge-score"}}))
+    summary = make_report([f"a={a}", f"b={b}"], tmp_path / "mixed")
+    md = (tmp_path / "mixed" / "table.md").read_text()
+    assert "not all scored with the same ROUGE setup" in md and summary["rouge"]["b"] == ["unicode mode, rouge-score"]
