@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from mlift.report_averages import AverageSet, comparable_averages
+from mlift.report_references import reference_facts, reference_rows, relative_pct
 from mlift.report_rouge import rouge_lines, rouge_setups
 
 FAMILY_ORDER = ["xlsum", "flores", "mmlu"]
@@ -162,26 +163,6 @@ def deltas(comp: Comparison, baseline: str) -> list[dict[str, Any]]:
     return out
 
 
-def relative_pct(mine: float | None, base: float | None) -> float | None:
-    """(mine - base) / |base| in %, the way the papers report "+17.57%"; None without a nonzero baseline."""
-    return (mine - base) / abs(base) * 100 if mine is not None and base else None
-
-
-def reference_rows(comp: Comparison, references: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Published relative gains next to ours, for each reference whose two arms are in this report."""
-    rows = []
-    for ref in references:
-        if ref["ours"] not in comp.labels or ref["baseline"] not in comp.labels:
-            continue
-        col = next((c for c in comp.columns if c.family == ref["family"] and c.metric == ref["metric"]
-                    and c.lang == "avg"), None)
-        if col is None:
-            continue
-        ours_pct = relative_pct(comp.cell(ref["ours"], col).mean, comp.cell(ref["baseline"], col).mean)
-        rows.append({**ref, "column": col.name, "ours_pct": ours_pct})
-    return rows
-
-
 def _fmt(x: float | None, digits: int = 2, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -189,7 +170,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False) -> str:
 
 
 def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, Any]], refs: list[dict[str, Any]],
-             note: str | None = None) -> str:
+             note: str | None = None, facts: list[dict[str, Any]] | None = None) -> str:
     lines = ["# Comparison", "", *([note, ""] if note else []),
              f"Rows: training datasets ({', '.join(f'{k}: {len(v)} seed(s)' for k, v in comp.seeds.items())}). "
              "Cells: mean ± std over seeds. MMLU accuracy in %, ROUGE/chrF++/spBLEU on a 0-100 scale.", ""]
@@ -223,9 +204,20 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
     if refs:
         lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours |", "|---|---|---|---|"]
         for r in refs:
-            lines.append(f"| {r['claim']} ({r['ours']} vs {r['baseline']}) | {r['column']} | "
-                         f"{_fmt(r['relative_pct'], sign=True)}% | {_fmt(r['ours_pct'], sign=True)}% |")
-        lines += ["", "Papers: " + "; ".join(dict.fromkeys(r["paper"] for r in refs)), ""]
+            vs = f" vs {r['baseline']}" if r.get("baseline") else ""
+            if "relative_pct" in r:
+                paper, ours = f"{_fmt(r['relative_pct'], sign=True)}%", f"{_fmt(r.get('ours_pct'), sign=True)}%"
+            else:
+                paper = " / ".join(f"{_fmt(float(x), 1, sign=True)}" for x in r["delta_points"]) + " points"
+                ours = f"{_fmt(r.get('ours_points'), sign=True)} points" if r.get("ours_points") is not None else "–"
+            lines.append(f"| {r['claim']} ({r['ours']}{vs}) | {r.get('column') or '–'} | {paper} | {ours} |")
+        notes = [n for r in refs for n in (r.get("metric_note"), r.get("delta_note")) if n]
+        lines += ["", *[f"Note: {n}." for n in dict.fromkeys(notes)],
+                  "Papers: " + "; ".join(dict.fromkeys(r["paper"] for r in refs)), ""]
+    if facts:
+        lines += ["## What the papers' protocols were", ""]
+        lines += [f"- {f['paper']} ({f['applies_to']}): {f['fact']} Source: {f.get('source', '–')}." for f in facts]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -361,10 +353,11 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     comp = build_comparison(rows, seeds, sources, metrics)
     comp.rouge, comp.rouge_notes = rouge_setups(results)
     delta_rows = deltas(comp, baseline) if baseline else []
-    refs = []
+    refs, facts = [], []
     if references and Path(references).is_file():
-        refs = reference_rows(comp, yaml.safe_load(Path(references).read_text()) or [])
-    md_text = markdown(comp, baseline, delta_rows, refs, note)
+        published = yaml.safe_load(Path(references).read_text()) or []
+        refs, facts = reference_rows(comp, published), reference_facts(comp, published)
+    md_text = markdown(comp, baseline, delta_rows, refs, note, facts)
     (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
     (out / "table.tex").write_text(latex(comp), encoding="utf-8")
     write_csv(comp, out / "table.csv", delta_rows)
@@ -372,7 +365,8 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     (out / "index.html").write_text(html_page(md_text, comp, images), encoding="utf-8")
     wandb_dir = log_wandb(comp, delta_rows, wandb_project, wandb_group, images)
     summary = {"labels": comp.labels, "seeds": comp.seeds, "sources": comp.sources, "columns": [c.name for c in comp.columns],
-               "baseline": baseline, "deltas": delta_rows, "references": refs, "plots": [p.name for p in images],
+               "baseline": baseline, "deltas": delta_rows, "references": refs, "facts": facts,
+               "plots": [p.name for p in images],
                "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir,
                "averages": {a.column: {"langs": a.langs, "excluded": a.excluded} for a in comp.averages},
                "rouge": comp.rouge, "rouge_notes": comp.rouge_notes}

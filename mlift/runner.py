@@ -293,7 +293,7 @@ def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats
 
 
 VERSIONED = ("mlift", "torch", "transformers", "trl", "peft", "accelerate", "deepspeed", "datasets", "lm-eval",
-             "sacrebleu", "rouge-score", "sentence-transformers", "openai", "vllm", "wandb", "pydantic")
+             "sacrebleu", "rouge-score", "multilingual-rouge", "sentence-transformers", "openai", "vllm", "wandb", "pydantic")
 
 
 def package_versions() -> dict[str, str | None]:

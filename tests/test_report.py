@@ -32,11 +32,11 @@ def scores(rouge_hi: float, rouge_ar: float, acc: float) -> dict:
 def test_tables_deltas_references_and_files(tmp_path):
     runs = [f"natural@1={eval_dir(tmp_path, 'n1', scores(20.0, 10.0, 0.30))}",
             f"natural@2={eval_dir(tmp_path, 'n2', scores(22.0, 12.0, 0.32))}",
-            f"translated@1={eval_dir(tmp_path, 't1', scores(15.0, 10.0, 0.25))}",
-            f"translated@2={eval_dir(tmp_path, 't2', scores(15.0, 10.0, 0.27))}"]
+            f"translated-alpaca@1={eval_dir(tmp_path, 't1', scores(15.0, 10.0, 0.25))}",
+            f"translated-alpaca@2={eval_dir(tmp_path, 't2', scores(15.0, 10.0, 0.27))}"]
     refs = Path(__file__).resolve().parents[1] / "results" / "references.yaml"
     out = tmp_path / "report"
-    summary = make_report(runs, out, baseline="translated", references=refs, note="Smoke scale: do not cite.")
+    summary = make_report(runs, out, baseline="translated-alpaca", references=refs, note="Smoke scale: do not cite.")
     md = (out / "table.md").read_text()
     assert md.splitlines()[2] == "Smoke scale: do not cite." and md.count("Eval docs per cell: n = 10") == 3
     assert "| natural | 21.00 ± 1.41 | 11.00 ± 1.41 | 16.00 ± 1.41 |" in md  # hi, ar, avg (avg per seed: 15, 17)
@@ -135,3 +135,52 @@ def test_report_says_how_rouge_was_computed(tmp_path):
     summary = make_report([f"a={a}", f"b={b}"], tmp_path / "mixed")
     md = (tmp_path / "mixed" / "table.md").read_text()
     assert "not all scored with the same ROUGE setup" in md and summary["rouge"]["b"] == ["unicode mode, rouge-score"]
+
+
+def _sweep_labels() -> set[str]:
+    """Every dataset label the paper sweeps produce (grid points expanded as `mlift sweep` names them)."""
+    import yaml
+
+    from mlift.sweep import _grid, _point_label
+
+    labels = set()
+    for path in (Path(__file__).resolve().parents[1] / "recipes" / "sweeps").glob("*.yaml"):
+        for spec in yaml.safe_load(path.read_text()).get("datasets", []):
+            for point in _grid(spec.get("grid") or {}):
+                labels.add(_point_label(spec["name"], spec.get("label"), point) if point else spec["name"])
+    return labels
+
+
+def test_references_name_the_sweeps_labels_and_hold_sourced_facts():
+    import fnmatch
+
+    import yaml
+
+    refs = yaml.safe_load((Path(__file__).resolve().parents[1] / "results" / "references.yaml").read_text())
+    labels = _sweep_labels()
+    assert {"natural", "translated-alpaca", "templated", "pinch-P0", "pinch-P1", "sphinx-3shot"} <= labels
+    for ref in refs:
+        assert ref.get("paper") and ref.get("source"), ref
+        assert sum(k in ref for k in ("relative_pct", "delta_points", "fact")) == 1, ref
+        for key in ("ours", "baseline"):
+            if key in ref:
+                assert ref[key] in labels, f"{key}: {ref[key]!r} is no sweep's label"
+        if "applies_to" in ref:
+            assert any(fnmatch.fnmatchcase(x, ref["applies_to"]) for x in labels), ref["applies_to"]
+    gains = {(r["ours"], r.get("baseline")): r.get("relative_pct", r.get("delta_points")) for r in refs
+             if "fact" not in r}
+    assert gains[("natural", "translated-alpaca")] == 17.57 and gains[("natural", "templated")] == 15.23
+    assert gains[("sphinx-3shot", "sphinx-0shot")] == [3.0, 10.0] and gains[("sphinx-0shot", None)] == [4.2, 5.0]
+
+
+def test_report_shows_point_gains_and_protocol_facts(tmp_path):
+    refs = Path(__file__).resolve().parents[1] / "results" / "references.yaml"
+    runs = [f"sphinx-0shot={eval_dir(tmp_path, 's0', scores(10, 10, 0.3))}",
+            f"sphinx-3shot={eval_dir(tmp_path, 's3', scores(12, 12, 0.3))}",
+            f"pinch-P1={eval_dir(tmp_path, 'p1', scores(12, 12, 0.3))}"]
+    summary = make_report(runs, tmp_path / "out", baseline="sphinx-0shot", references=refs)
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "+3.0 / +10.0 points" in md and "+4.2 / +5.0 points" in md
+    assert "17.57" not in md  # natural is not in this report
+    assert {f["applies_to"] for f in summary["facts"]} == {"sphinx-*", "pinch-P*"}
+    assert "617 AlpacaFarm instructions" in md and "50 = parity" in md
