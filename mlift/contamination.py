@@ -1,5 +1,6 @@
 """Contamination check: word n-gram overlap (13-grams by default, as in GPT-3 / Llama reports) between a training set
-and the eval sets in use (XL-Sum test, FLORES-200 devtest, MMLU test, any JSONL). Scripts written without spaces
+and the eval sets in use (XL-Sum test, FLORES-200 devtest, the MMLU variants the suites evaluate: English CSVs, Okapi
+m_MMLU JSON, Global-MMLU / OpenAI MMMLU files; any JSONL). Scripts written without spaces
 (Chinese, Japanese, Thai...) are tokenized per character so they are checked too. Reports per language; the command
 can drop the hits."""
 
@@ -36,10 +37,15 @@ def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
 
 
 class EvalSet(Schema):
-    kind: Literal["xlsum", "flores", "mmlu", "jsonl"]
+    kind: Literal["xlsum", "flores", "mmlu", "okapi_mmlu", "global_mmlu", "mmmlu", "jsonl"]
     path: str = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
-                                  "*_test.csv; jsonl: a file or glob")
-    langs: list[str] | None = Field(None, description="xlsum/flores: which languages (default: all files found)")
+                                  "*_test.csv; okapi_mmlu: dir of <iso1>_<split>.json (Okapi m_MMLU); global_mmlu: "
+                                  "Global-MMLU files, a file or glob (.parquet/.jsonl/.json/.csv: question, option_a.."
+                                  "option_d); mmmlu: OpenAI MMMLU CSVs, a file or glob (Question, A..D); jsonl: a file "
+                                  "or glob")
+    langs: list[str] | None = Field(None, description="xlsum/flores/okapi_mmlu: which languages (default: all files)")
+    splits: list[str] = Field(default_factory=lambda: ["val"], description="okapi_mmlu: the splits evaluated (the "
+                              "suites' default is val; dev holds the few-shot examples)")
     fields: list[str] = Field(default_factory=lambda: ["text"], description="jsonl: the text fields")
     name: str | None = None
 
@@ -74,17 +80,61 @@ def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
                 for row in csv.DictReader(fh):
                     choices = " ".join(row.get(f"choice{i}", "") for i in range(4))
                     yield spec.name or "mmlu_test", f"{row['question']} {choices}"
+    elif spec.kind == "okapi_mmlu":
+        yield from _okapi_texts(spec, root)
+    elif spec.kind in ("global_mmlu", "mmmlu"):
+        keys = ("question", "option_a", "option_b", "option_c", "option_d") if spec.kind == "global_mmlu" \
+            else ("Question", "A", "B", "C", "D")
+        for f in _files(spec):
+            for row in _table_rows(f):
+                if not row.get(keys[0]):
+                    raise RecipeError(f"eval set {f}: a row without {keys[0]!r} (is this {spec.kind} data?)")
+                yield spec.name or f"{spec.kind}/{f.parent.name}/{f.stem}", " ".join(str(row.get(k) or "") for k in keys)
     else:
-        files = sorted(glob.glob(spec.path)) or ([spec.path] if root.is_file() else [])
-        if not files:
-            raise RecipeError(f"eval set {spec.path}: no files")
+        files = _files(spec)
         for f in files:
-            for line in Path(f).read_text(encoding="utf-8").splitlines():
+            for line in f.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     row = json.loads(line)
                     for key in spec.fields:
                         if isinstance(row.get(key), str):
                             yield spec.name or Path(f).stem, row[key]
+
+
+def _files(spec: EvalSet) -> list[Path]:
+    files = sorted(glob.glob(spec.path)) or ([spec.path] if Path(spec.path).is_file() else [])
+    if not files:
+        raise RecipeError(f"eval set {spec.path}: no files")
+    return [Path(f) for f in files]
+
+
+def _okapi_texts(spec: EvalSet, root: Path) -> Iterator[tuple[str, str]]:
+    shorts = [get_language(x).short for x in spec.langs] if spec.langs else None
+    files = [f for split in spec.splits for f in sorted(root.glob(f"*_{split}.json"))
+             if shorts is None or f.name.rsplit("_", 1)[0] in shorts]
+    if not files:
+        raise RecipeError(f"eval set {root}: no Okapi m_MMLU files <lang>_{{{','.join(spec.splits)}}}.json")
+    for f in files:
+        for row in json.loads(f.read_text(encoding="utf-8")):
+            text = " ".join(str(row.get(k) or "") for k in ("instruction", "option_a", "option_b", "option_c", "option_d"))
+            yield spec.name or f"okapi_mmlu/{f.stem}", text
+
+
+def _table_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a Parquet, JSON (list), JSONL or CSV file."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(path).to_pylist()
+    elif path.suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as fh:
+            yield from csv.DictReader(fh)
+    elif path.suffix == ".json":
+        yield from json.loads(path.read_text(encoding="utf-8"))
+    else:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield json.loads(line)
 
 
 class NgramIndex:
@@ -228,6 +278,17 @@ class BuildCheck(Schema):
                                         "texts (site boilerplate, e.g. 2 for the BBC Hindi footer); None: off")
     eval_sets: list[EvalSet] = Field(min_length=1)
 
+    def index(self) -> NgramIndex:
+        return NgramIndex.build(self.eval_sets, self.n, self.boilerplate_texts)
+
+
+class GenerateCheck(BuildCheck):
+    """The `contamination:` section of a generate recipe: every final pair (instruction in L + native response) is
+    checked; hits are flagged (meta.contamination_ngrams / contamination_sets) or dropped (reason 'contamination'),
+    and the funnel counts both."""
+
+    drop: bool = Field(False, description="drop contaminated pairs (else keep them, flagged)")
+
 
 def check_records(records: list[Record], check: BuildCheck) -> dict[str, Any]:
-    return report(records, NgramIndex.build(check.eval_sets, check.n, check.boilerplate_texts), check.min_hits)
+    return report(records, check.index(), check.min_hits)

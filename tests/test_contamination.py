@@ -99,3 +99,82 @@ def test_build_recipes_can_report_contamination_in_the_manifest(tmp_path, shared
     assert plain.hits(app_line) and not cleaned.hits(app_line) and cleaned.boilerplate_ngrams == 4
     leak = json.loads((data / "xlsum" / "hindi_test.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"][:400]
     assert sum(cleaned.hits(leak).values()) == sum(plain.hits(leak).values()) > 0
+
+
+def _okapi(data, name: str) -> list[dict]:
+    return json.loads((data / "m_mmlu" / name).read_text(encoding="utf-8"))
+
+
+def test_the_mmlu_variants_the_suites_evaluate_are_checked(tmp_path, shared_dir):
+    """Planted Okapi m_MMLU (Hindi val, what the suites evaluate), Global-MMLU (parquet, its columns) and OpenAI MMMLU
+    (CSV) items are found; an Okapi dev item (few-shot only) is not a hit unless the dev split is asked for."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = shared_dir / "data"
+    hi_val, hi_dev, ar_dev = _okapi(data, "hi_val.json"), _okapi(data, "hi_dev.json"), _okapi(data, "ar_dev.json")
+    longest = max(hi_val, key=lambda r: len(r["instruction"]))
+    # Real Arabic MMLU items that are not in the Okapi split checked (dev), written as a Global-MMLU and an MMMLU file
+    by_len = sorted(ar_dev, key=lambda r: -len(r["instruction"]))
+    gm_row, mm_row = by_len[0], by_len[1]
+    gdir = tmp_path / "global_mmlu" / "ar"
+    gdir.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([{"sample_id": "x/0", "subject": "x", "question": gm_row["instruction"],
+                                          **{k: gm_row[k] for k in ("option_a", "option_b", "option_c", "option_d")},
+                                          "answer": gm_row["answer"]}]), gdir / "test.parquet")
+    mmmlu = tmp_path / "mmmlu_AR_XY.csv"
+    with open(mmmlu, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["", "Question", "A", "B", "C", "D", "Answer", "Subject"])
+        w.writerow([0, mm_row["instruction"], mm_row["option_a"], mm_row["option_b"], mm_row["option_c"],
+                    mm_row["option_d"], mm_row["answer"], "x"])
+    dev_item = max(hi_dev, key=lambda r: len(r["instruction"]))
+    rows = [_chat("plant-okapi", "hin_Deva", longest["instruction"], longest["option_a"]),
+            _chat("plant-global", "arb_Arab", gm_row["instruction"], "?"),
+            _chat("plant-mmmlu", "arb_Arab", "Answer this.", mm_row["instruction"]),
+            _chat("dev-item", "hin_Deva", dev_item["instruction"], "?"),
+            _chat("clean", "hin_Deva", "सभी मनुष्यों को गौरव और अधिकारों के मामले में जन्मजात स्वतंत्रता प्राप्त है", "हाँ")]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    eval_sets = [{"kind": "okapi_mmlu", "path": str(data / "m_mmlu"), "langs": ["hi", "ar"]},
+                 {"kind": "global_mmlu", "path": str(tmp_path / "global_mmlu" / "*" / "test.parquet")},
+                 {"kind": "mmmlu", "path": str(mmmlu)}]
+
+    def hits(sets, name):
+        recipe = tmp_path / f"{name}.yaml"
+        recipe.write_text(yaml.safe_dump({"dataset": str(train), "output_dir": str(tmp_path / name), "n": 8,
+                                          "eval_sets": sets}, allow_unicode=True))
+        assert main(["check-contamination", str(recipe), "--no-progress"]) == 0
+        rep = json.loads((tmp_path / name / "contamination.json").read_text())
+        return rep, {i for row in rep["per_language"].values() for i in row["ids"]}
+
+    rep, found = hits(eval_sets, "val")
+    assert found == {"plant-okapi", "plant-global", "plant-mmmlu"}
+    assert rep["eval_texts"]["okapi_mmlu/hi_val"] == len(hi_val) and rep["eval_texts"]["global_mmlu/ar/test"] == 1
+    assert rep["per_language"]["arb_Arab"]["eval_sets"] == {"global_mmlu/ar/test": 1,
+                                                            f"mmmlu/{tmp_path.name}/mmmlu_AR_XY": 1}
+    assert rep["per_language"]["hin_Deva"]["eval_sets"] == {"okapi_mmlu/hi_val": 1}
+    _, found = hits([{**eval_sets[0], "splits": ["val", "dev"]}], "dev")
+    assert "dev-item" in found
+
+
+def test_bad_mmlu_eval_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "g.jsonl"
+    bad.write_text(json.dumps({"prompt": "no question field"}) + "\n")
+    recipe = tmp_path / "r.yaml"
+    train = tmp_path / "t.jsonl"
+    train.write_text(json.dumps(_chat("a", "eng_Latn", "hi", "there")) + "\n")
+    recipe.write_text(yaml.safe_dump({"dataset": str(train), "output_dir": str(tmp_path / "o"),
+                                      "eval_sets": [{"kind": "global_mmlu", "path": str(bad)}]}))
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mlift", "check-contamination", str(recipe)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "'question'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    recipe.write_text(yaml.safe_dump({"dataset": str(train), "output_dir": str(tmp_path / "o2"),
+                                      "eval_sets": [{"kind": "okapi_mmlu", "path": str(tmp_path)}]}))
+    proc = subprocess.run([sys.executable, "-m", "mlift", "check-contamination", str(recipe)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "no Okapi m_MMLU files" in proc.stderr

@@ -46,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
         fun = funnel(cfg)
         manifest = write_manifest(cfg.output_dir, recipe, [f"{lang}/{s}" for lang in langs for s in STEPS],
                                   cfg.num_shards, {"funnel": {k: {x: v[x] for x in ("documents", "fragment_candidates",
-                                                                                       "lang_id_pass_rate", "final", "adds_up")}
+                                                                                       "lang_id_pass_rate", "final", "adds_up",
+                                                                                       "contamination")}
                                                               for k, v in fun.items()},
                                                    "cost_ledger": cost_ledger(cfg),
                                                    "dataset": {"data_files": f"{cfg.output_dir}/*/to_target/shard-*.jsonl"}},

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from mlift.contamination import GenerateCheck
 from mlift.llm import LLMConfig
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
@@ -123,6 +124,8 @@ class GenerateRecipe(Schema):
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     select: SelectConfig = Field(default_factory=SelectConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    contamination: GenerateCheck | None = Field(None, description="n-gram check of the final pairs against the eval "
+                                                "sets (flag or drop); counted in the funnel")
     batch_size: int = Field(16, ge=1, description="records per runner batch in the LLM stages")
     torch_threads: int | None = Field(None, ge=1, description="torch CPU threads (1 is much faster for tiny models on a busy "
                                       "machine); None: torch's default")

@@ -78,6 +78,14 @@ class Models:
         return make_llm(self.cfg.score.judge, self.cache_dir, self.cfg.seed)
 
     @cached_property
+    def contamination(self):
+        """The eval sets' n-gram index as a check of the final pairs, or None (built once, only if to_target runs)."""
+        from mlift.contamination import ContaminationStage
+
+        check = self.cfg.contamination
+        return ContaminationStage(check.index(), check.min_hits, check.drop, "to_target") if check else None
+
+    @cached_property
     def embedder(self):
         return Embedder(self.cfg.select.embedder, self.cfg.seed)
 
@@ -127,7 +135,8 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             plan = ensure_plan(run_dir / "select", run_dir / "score", n, lambda: plan_select(cfg, run_dir, models))
             stats[name] = runner.run(PlanStage("select", plan), prev(name))
         elif name == "to_target":
-            stage = ToTargetStage(models.back_translator, lang, bs) if todo(name) else _Done(name)
+            stage = ToTargetStage(models.back_translator, lang, bs, models.contamination) if todo(name) \
+                else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         else:
             raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")

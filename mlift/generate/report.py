@@ -37,8 +37,22 @@ def funnel(cfg: GenerateRecipe) -> dict[str, Any]:
         checked = candidates - sum(v for r, v in frag["reasons"]["drop"].items() if r in ("too_short", "too_long", "max_per_doc"))
         out[lang] = {"steps": steps, "fragment_candidates": candidates, "documents": frag["counts"]["in"],
                      "lang_id_pass_rate": round(1 - lang_drops / checked, 4) if checked else None,
-                     "final": steps[FINAL]["counts"]["keep"], "adds_up": not problems, "problems": problems}
+                     "final": steps[FINAL]["counts"]["keep"], "adds_up": not problems, "problems": problems,
+                     "contamination": contamination_counts(cfg, lang, steps[FINAL]) if cfg.contamination else None}
     return out
+
+
+def contamination_counts(cfg: GenerateRecipe, lang: str, final: dict[str, Any]) -> dict[str, Any]:
+    """Pairs dropped for contamination (the final step's drop reason) and kept-but-flagged ones, with the eval sets
+    they overlap."""
+    flagged, sets = 0, Counter()
+    for rec in iter_all(Path(cfg.output_dir) / lang / FINAL, cfg.num_shards):
+        if rec.meta.get("contamination_ngrams"):
+            flagged += 1
+            sets.update(x for x in str(rec.meta.get("contamination_sets", "")).split(",") if x)
+    return {"dropped": final["reasons"]["drop"].get("contamination", 0), "flagged": flagged, "flagged_sets": dict(sets),
+            "mode": "drop" if cfg.contamination.drop else "flag", "n": cfg.contamination.n,
+            "eval_sets": [e.name or f"{e.kind}:{e.path}" for e in cfg.contamination.eval_sets]}
 
 
 def cost_ledger(cfg: GenerateRecipe) -> dict[str, Any]:
@@ -104,6 +118,14 @@ def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
         lines.append(f"| {lang} | {f['documents']} | {f['fragment_candidates']} | {f['lang_id_pass_rate']} | {f['final']} | "
                      f"{fmt(info.get('mean_cos_selected'))} | {fmt(info.get('mean_cos_random'))} | "
                      f"{'yes' if f['adds_up'] else 'NO: ' + '; '.join(f['problems'])} |")
+    if cfg.contamination:
+        lines += ["", f"## Contamination ({cfg.contamination.n}-grams against the eval sets, "
+                  f"{'dropped' if cfg.contamination.drop else 'flagged'})", "",
+                  "| language | dropped | flagged (kept) | eval sets hit by flagged pairs |", "|---|---|---|---|"]
+        for lang, f in fun.items():
+            c = f["contamination"]
+            lines.append(f"| {lang} | {c['dropped']} | {c['flagged']} | {c['flagged_sets'] or '-'} |")
+        lines += ["", "Checked against: " + ", ".join(fun[next(iter(fun))]["contamination"]["eval_sets"])]
     lines += ["", "## Cost ledger", "", "| step | model | prompt tokens | completion tokens | cost (USD) |", "|---|---|---|---|---|"]
     for s, ms in ledger["per_step"].items():
         for m, c in ms.items():

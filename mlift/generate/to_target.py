@@ -3,6 +3,7 @@
 Output records are in chat form, ready for TRL's SFTTrainer and `datasets.load_dataset("json", ...)`:
 {"id", "lang", "messages": [{"role": "user", "content": instruction_L}, {"role": "assistant", "content": fragment_L}],
  "meta": {source, offsets, scores, models, instruction_en, fragment_en}}. The response is never machine-translated.
+With the recipe's `contamination:` section, each final pair is then checked against the eval sets (flagged or dropped).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ class ToTargetStage:
     name = "to_target"
     one_to_one = True
 
-    def __init__(self, translator: Translator, lang: str, batch_size: int = 16):
+    def __init__(self, translator: Translator, lang: str, batch_size: int = 16, check=None):
         self.inner = TranslateStage("to_target", translator, {"instruction_en": "instruction"}, tgt=lang, src="eng_Latn",
                                     batch_size=batch_size)
         self.batch_size = batch_size
+        self.check = check  # a ContaminationStage, or None
 
     def usage(self) -> dict:
         return self.inner.usage()
@@ -29,6 +31,8 @@ class ToTargetStage:
         for o in self.inner.process(batch):
             if o.kind == "keep":
                 o = Outcome.keep(to_chat(o.record))
+                if self.check is not None:
+                    [o] = self.check.process([o.record])
             out.append(o)
         return out
 
