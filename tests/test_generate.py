@@ -230,3 +230,40 @@ def test_k_instruction_candidates_are_sampled_cached_and_the_best_scored_one_kep
         quality = {c: o.record.meta["scores"]["quality"] for c, o in alone.items()}
         assert out.record["instruction_en"] in quality
         assert out.record.meta["scores"]["quality"] == quality[out.record["instruction_en"]] == max(quality.values())
+
+
+def test_contamination_section_flags_or_drops_final_pairs_and_the_funnel_counts_them(tmp_path, stories260k, tiny_llama):
+    """Planted overlap: the eval set holds some of the very UDHR lines the French responses come from. Flag mode keeps
+    and marks exactly the pairs that overlap; drop mode (the same run's to_target step redone) drops those pairs."""
+    import shutil
+
+    from mlift.contamination import EvalSet, NgramIndex, record_text
+    from mlift.generate.plan import iter_all
+
+    lines = [x.strip() for x in shared_path("data", "udhr", "fra.txt").read_text(encoding="utf-8").splitlines()]
+    planted = tmp_path / "planted_eval.jsonl"
+    planted.write_text("".join(json.dumps({"text": x}, ensure_ascii=False) + "\n" for x in lines[2:6]), encoding="utf-8")
+    section = {"n": 8, "eval_sets": [{"kind": "jsonl", "path": str(planted), "name": "planted"}]}
+    out = tmp_path / "flag"
+    assert _run_cli(_recipe(tmp_path, stories260k, tiny_llama, out, langs=("fra_Latn",), contamination=section)) == 0
+    index = NgramIndex.build([EvalSet(kind="jsonl", path=str(planted), name="planted")], n=8)
+    final = list(iter_all(out / "fra_Latn" / "to_target", 2))
+    overlapping = {r.id for r in final if index.hits(record_text(r))}
+    assert {r.id for r in final if r.meta["contamination_ngrams"]} == overlapping  # flagged == overlapping
+    assert all(r.meta["contamination_sets"] == ("planted" if r.id in overlapping else "") for r in final)
+    fun = json.loads((out / "manifest.json").read_text())["funnel"]["fra_Latn"]
+    assert fun["contamination"]["flagged"] == len(overlapping) and fun["contamination"]["dropped"] == 0
+    assert 0 < len(overlapping) < len(final) and fun["adds_up"]  # some pairs clean, some not
+    assert "## Contamination" in (out / "report.md").read_text()
+
+    # drop mode: the same data up to `select`, to_target redone (its translations come from the run's request cache)
+    dropped = tmp_path / "drop"
+    shutil.copytree(out, dropped, ignore=shutil.ignore_patterns("to_target", "_recipe.json", "manifest.json"))
+    recipe = _recipe(tmp_path, stories260k, tiny_llama, dropped, langs=("fra_Latn",),
+                     contamination={**section, "drop": True})
+    assert _run_cli(recipe) == 0
+    kept = {r.id for r in iter_all(dropped / "fra_Latn" / "to_target", 2)}
+    assert kept == {r.id for r in final} - overlapping
+    fun = json.loads((dropped / "manifest.json").read_text())["funnel"]["fra_Latn"]
+    assert fun["contamination"]["dropped"] == len(overlapping) and fun["contamination"]["flagged"] == 0
+    assert fun["adds_up"]
