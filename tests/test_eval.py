@@ -90,6 +90,19 @@ def test_mlift_eval_runs_all_three_families(tmp_path: Path, stories260k: Path) -
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["apply_chat_template"] is False and manifest["recipe"]["overrides"]
     assert manifest["tasks"][0]["source"]["path"].endswith("hindi_test.jsonl")
+    # XL-Sum ROUGE: the XL-Sum authors' scorer by default, recorded; the table equals that scorer on the samples
+    assert manifest["rouge"]["mode"] == "xlsum" and manifest["rouge"]["scorer"].startswith("multilingual-rouge ")
+    assert manifest["rouge"]["langs"]["hi"]["lang"] == "hindi"
+    from multilingual_rouge.rouge_scorer import RougeScorer
+
+    from mlift.eval_hooks import xlsum_process_results
+
+    ref = RougeScorer(["rouge1", "rougeL"], lang="hindi", use_stemmer=True)
+    samples = [json.loads(x) for x in (out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()]
+    items = [xlsum_process_results(s["doc"], [s["filtered_resps"][0]])["rougeL"] for s in samples]
+    for metric in ("rouge1", "rougeL"):
+        expect = 100 * sum(ref.score(i[0], i[1])[metric].fmeasure for i in items) / len(items)
+        assert got[("mlift_xlsum_hin_Deva", metric)]["value"] == pytest.approx(expect, abs=0.01)
 
 
 def _preferred_letters(model_dir: Path, contexts: list[str]) -> list[list[float]]:
