@@ -5,7 +5,7 @@ Predictions are lead-1 and lead-3 summaries (the article's first sentences) of e
 multilingual_rouge's own RougeScorer with the authors' settings (`lang=<XL-Sum name>, use_stemmer=True`), except that
 Snowball's stopword option is off when NLTK's stopwords corpus is not installed (it is a download). Prints, per
 language and ROUGE type, the mean F1 (x100) of the reference, of mlift's "unicode" mode (before) and of its "xlsum"
-mode (after), and the differences.
+mode (after), and the differences; with --bootstrap also the bootstrap mid the XL-Sum scripts print (seeded).
 
     .venv/bin/python benchmarks/xlsum_rouge_agreement.py --data-dir ../shared/data/xlsum
 """
@@ -69,15 +69,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/xlsum"))
     parser.add_argument("--lead", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--bootstrap", action="store_true", help="also print the bootstrap mid (1000 resamples)")
     args = parser.parse_args()
     import warnings
 
     warnings.simplefilter("ignore")
-    from mlift import metrics
+    from mlift import metrics, xlsum_rouge
 
     data_dir = Path(args.data_dir)
     languages = sorted({p.name.rsplit("_", 1)[0] for p in data_dir.glob("*_test.jsonl")})
-    print(f"{'language':20s} lead type   ref    before(unicode) d_before  after(xlsum) d_after")
+    print(f"{'language':20s} lead type   ref    before(unicode) d_before  after(xlsum) d_after"
+          + ("  mid(bootstrap)" if args.bootstrap else ""))
     worst_before = worst_after = 0.0
     for language in languages:
         for k in args.lead:
@@ -85,11 +87,12 @@ def main() -> None:
             ref = reference_means(language, preds, refs)
             before = metrics.rouge(preds, refs, lang=language, mode="unicode")
             after = metrics.rouge(preds, refs, lang=language, mode="xlsum")
+            mid = xlsum_rouge.bootstrap(preds, refs, language, TYPES) if args.bootstrap else {}
             for t in TYPES:
                 db, da = before[t] - ref[t], after[t] - ref[t]
                 worst_before, worst_after = max(worst_before, abs(db)), max(worst_after, abs(da))
                 print(f"{language:20s} {k:4d} {t:6s} {ref[t]:6.2f} {before[t]:10.2f} {db:+13.2f} {after[t]:10.2f}"
-                      f" {da:+10.4f}")
+                      f" {da:+10.4f}" + (f" {mid[t][1]:12.2f}" if mid else ""))
     print(f"max |before - ref| = {worst_before:.2f} points; max |after - ref| = {worst_after:.4f} points")
 
 
