@@ -13,12 +13,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from mlift.llm.base import PROMPT_TOO_LONG, is_transient
 from mlift.records import write_json_atomic
 
 DEFAULT_MAX_ATTEMPTS = 3
+# The recipe field (`max_attempts: 3`) of every command whose stages call a model.
+MaxAttempts = Annotated[int, Field(ge=1, description="runs that try a record which failed for a transient reason "
+                                   "(server down, timeout, 429, 5xx, backend exception) before it is quarantined for good")]
 
 
 class PendingFailures(Exception):

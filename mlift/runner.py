@@ -315,6 +315,23 @@ class StageRunner:
         writers[outcome.kind].write(obj)
 
 
+def runner_for(args: Any, run_dir: str | Path, num_shards: int, cfg: Any = None) -> StageRunner:
+    """The runner of a recipe command: its --shard, --no-progress, --retry-quarantined and the recipe's max_attempts."""
+    return StageRunner(run_dir, num_shards, parse_shard_selector(getattr(args, "shard", None)),
+                       progress=not getattr(args, "no_progress", False),
+                       max_attempts=getattr(cfg, "max_attempts", DEFAULT_MAX_ATTEMPTS),
+                       retry_quarantined=getattr(args, "retry_quarantined", False))
+
+
+def raise_if_pending(stats: Iterable[StageStats]) -> None:
+    """After a command's stages ran: records left pending make it end with exit 4 and a message (mlift.cli)."""
+    from mlift.pending import PendingFailures
+
+    stats = [s for s in stats if s.pending]
+    if stats:
+        raise PendingFailures(sum(s.pending for s in stats), [f"{s.name}: {s.pending}" for s in stats])
+
+
 def _usage(stage: Stage) -> dict[str, dict[str, float]]:
     fn = getattr(stage, "usage", None)
     return fn() if callable(fn) else {}

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from mlift.llm import LLMConfig
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
 
@@ -115,6 +116,7 @@ class GenerateRecipe(Schema):
     output_dir: str
     num_shards: int = Field(2, ge=1)
     languages: list[str] = Field(min_length=1)
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     sources: list[SourceConfig] = Field(min_length=1)
     fragments: FragmentsConfig = Field(default_factory=FragmentsConfig)
     translator: TranslatorConfig
