@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from mlift.cli import add_recipe_arguments
+from mlift.languages import LangCode
 from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
@@ -18,7 +19,7 @@ from mlift.translate import TranslatorConfig
 class TextInput(Schema):
     path: str = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
     format: str = Field("auto", pattern="^(auto|jsonl|lines)$")
-    lang: str | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
+    lang: LangCode | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
     field: str = "text"
     limit: int | None = Field(None, ge=1, description="only the first N texts")
 
@@ -29,7 +30,7 @@ class TranslateRecipe(Schema):
     num_shards: int = Field(4, ge=1)
     max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     input: TextInput
-    target_langs: list[str] = Field(min_length=1)
+    target_langs: list[LangCode] = Field(min_length=1)
     fields: list[str] = Field(default_factory=lambda: ["text"])
     translator: TranslatorConfig
     batch_size: int = Field(16, ge=1)
