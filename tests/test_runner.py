@@ -218,6 +218,6 @@ def test_pending_shard_completes_on_rerun_identically(tmp_path):
     stats = runner.run(again, shard_files(src, 3))
     assert stats.shards_skipped == 2 and stats.shards_done == 3 and stats.counts["retried"] == 1
     assert set(again.seen) == {f"r{k}" for k in range(5, 10)}  # only the pending shard was redone
-    fresh = StageRunner(tmp_path / "fresh", 3, progress=False).run(Upper(), shard_files(src, 3))
+    StageRunner(tmp_path / "fresh", 3, progress=False).run(Upper(), shard_files(src, 3))
     assert (tmp_path / "run/upper" / shard_name(1, 3)).read_bytes() == \
         (tmp_path / "fresh/upper" / shard_name(1, 3)).read_bytes()
