@@ -36,7 +36,7 @@ class ChatStage:
 def test_a_request_that_raises_fails_alone(tiny_llama, tmp_path):
     llm = hf(tiny_llama, tmp_path)
     reqs = [Request(messages=[{"role": "user", "content": f"Write a summary {k}."}]) for k in range(5)]
-    reqs.insert(3, Request(messages=[{"role": "user", "content": None}]))  # the template does content + '\n'
+    reqs.insert(3, Request(messages=[{"role": "user", "content": None}]))  # the chat template cannot render it
     outs = llm.generate(reqs, PARAMS)
     assert [o.ok for o in outs] == [True, True, True, False, True, True]
     assert outs[3].transient and "UndefinedError in transformers:" in outs[3].error
