@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.mix import DataSource, load_source
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
-    from mlift.runner import guard_run_dir, runner_for, write_manifest
+    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, ContaminationRecipe, args.overrides)
     cfg = recipe.cfg
@@ -43,4 +43,5 @@ def main(args: argparse.Namespace) -> int:
     print_report(rep)
     print(f"{rep['contaminated']}/{rep['records']} contaminated ({cfg.n}-grams); kept {stats.counts['keep']}, "
           f"dropped {stats.counts['drop']}; wrote {out}/contamination.json")
+    raise_if_pending([stats])
     return 0

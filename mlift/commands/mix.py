@@ -19,7 +19,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.contamination import check_records, print_report
     from mlift.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
-    from mlift.runner import guard_run_dir, runner_for, write_manifest
+    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
     cfg = recipe.cfg
@@ -37,4 +37,5 @@ def main(args: argparse.Namespace) -> int:
     manifest = write_manifest(out, recipe, [EmitStage.name], n, extra, job_type=None if args.shard else "mix")
     print(f"{cfg.mixture.kind}: {stats.counts['keep']} records {langs}")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
+    raise_if_pending([stats])
     return 0
