@@ -183,14 +183,14 @@ class PinchMix(Schema):
 class MonolingualMix(Schema):
     kind: Literal["monolingual"]
     source: DataSource
-    lang: str
+    lang: LangCode
     budget: int | None = Field(None, ge=1, description="None: every example of the language")
 
 
 class KLangMix(Schema):
     kind: Literal["k_lang"]
     source: DataSource
-    langs: list[str] = Field(min_length=1)
+    langs: list[LangCode] = Field(min_length=1)
     budget: int = Field(ge=1, description="fixed total, split evenly (largest remainder) over the languages")
     distinct_sources: bool = Field(True, description="never the same source example in two languages")
 
