@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from mlift.llm.base import PROMPT_TOO_LONG, Completion, GenParams, OnDone, OpenAILLMConfig, Request, transient_error
+from mlift.recipe import RecipeError
 
 _BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
 _TOO_LONG = re.compile(r"(?i)maximum context length|context length|too many tokens|prompt is too long")
@@ -39,6 +40,10 @@ def describe_failure(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
     return transient_error(msg)  # connection, timeout, 408/409/429, 5xx, or anything else the client raised
 
 
+class MissingKeyError(RecipeError, RuntimeError):
+    """A setup error, not a record's: the run stops with a message (exit 2) instead of retrying every request."""
+
+
 class OpenAIBackend:
     backend = "openai"
 
@@ -56,7 +61,7 @@ class OpenAIBackend:
         if key:
             return key
         if self.base_url is None:
-            raise RuntimeError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
+            raise MissingKeyError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
         return "EMPTY"  # local servers accept any key
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
