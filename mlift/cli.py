@@ -52,13 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args._built:
         print(f"mlift {args.command}: not built yet (tracked in issue {args._issue}).", file=sys.stderr)
         return 2
+    import os
+
+    from mlift.languages import UnknownLanguageError
+    from mlift.pending import PendingFailures
     from mlift.recipe import RecipeError
 
+    if getattr(args, "shard", None):  # each array task writes its own request-cache file (see mlift/llm/cache.py)
+        os.environ["MLIFT_CACHE_WRITER"] = "shard-" + args.shard.replace("/", "-of-")
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
-    except RecipeError as exc:
+    except (RecipeError, UnknownLanguageError) as exc:
         print(f"mlift {args.command}: {exc}", file=sys.stderr)
         return 2
+    except FileNotFoundError as exc:  # a path named by the user that does not exist: a message, not a traceback
+        print(f"mlift {args.command}: file not found: {exc.filename or exc}", file=sys.stderr)
+        return 2
+    except PendingFailures as exc:
+        print(f"mlift {args.command}: {exc}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print(f"mlift {args.command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
@@ -73,6 +85,9 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, shards: bool = True) -
         parser.add_argument("--shard", default=None, metavar="I/N",
                             help="do only shards j with j %% N == I (e.g. a Slurm array task: $SLURM_ARRAY_TASK_ID/$N)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay readable)")
+    parser.add_argument("--retry-quarantined", action="store_true",
+                        help="retry the records quarantined after max_attempts transient failures (e.g. once a server "
+                             "is back); finished work is reused from the cache")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from mlift import metrics
 from mlift.eval_tasks import FloresTask, MMLUTask, TaskSpec, XLSumTask, build_tasks
+from mlift.languages import LangCode
 from mlift.recipe import Schema
 from mlift.records import write_json_atomic
 
@@ -23,7 +24,7 @@ TABLE_FIELDS = ["model", "task", "family", "lang", "direction", "metric", "value
 
 class EvalSuite(Schema):
     seed: int = 1234
-    langs: list[str] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
+    langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
     data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
     xlsum: XLSumTask | None = None
     flores: FloresTask | None = None

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from mlift.languages import LangCode
 from mlift.llm import LLMConfig
 from mlift.recipe import Schema
 
@@ -37,7 +38,7 @@ class JudgeRecipe(Schema):
     judge: LLMConfig
     prompt: str = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
     chat: bool = Field(True, description="send the prompt as a user message (False: as a raw completion prompt)")
-    langs: list[str] | None = None
+    langs: list[LangCode] | None = None
     limit: int | None = Field(None, ge=1, description="only the first N shared prompts")
 
 

@@ -9,6 +9,9 @@ import difflib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ def get_language(code: str) -> Language:
             f"or an English name (e.g. Hindi){hint}"
         )
     return lang
+
+
+def check_language(code: str) -> str:
+    """A pydantic validator: an unknown code fails when the recipe is loaded, with its file, line and key."""
+    get_language(code)
+    return code
+
+
+# A recipe field holding a language: `langs: list[LangCode]` (kept as written, so recipe hashes do not change).
+LangCode = Annotated[str, AfterValidator(check_language)]
 
 
 def flores(code: str) -> str:

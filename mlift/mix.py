@@ -23,10 +23,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlift.contamination import BuildCheck
-from mlift.languages import get_language
+from mlift.languages import LangCode, get_language
 from mlift.recipe import RecipeError, Schema
 from mlift.records import Record, read_records
 
@@ -167,24 +167,30 @@ class PinchMix(Schema):
     kind: Literal["pinch"]
     english: DataSource
     multilingual: DataSource = Field(description="pool of examples in the other languages (e.g. translated-alpaca)")
-    langs: list[str] = Field(min_length=1, description="the languages the budget is spread over (may include English)")
+    langs: list[LangCode] = Field(min_length=1, description="the languages the budget is spread over (may include English)")
     percent: float | None = Field(None, ge=0, le=100)
     count: int | None = Field(None, ge=0, description="instead of percent: the multilingual budget M itself")
     remainder: Literal["drop", "spread"] = "drop"
     parallel: bool = Field(True, description="replace an English example by its own translation when the pool has it")
 
+    @model_validator(mode="after")
+    def _one_budget(self) -> PinchMix:
+        if (self.percent is None) == (self.count is None):
+            raise ValueError("give exactly one of percent or count (the multilingual budget)")
+        return self
+
 
 class MonolingualMix(Schema):
     kind: Literal["monolingual"]
     source: DataSource
-    lang: str
+    lang: LangCode
     budget: int | None = Field(None, ge=1, description="None: every example of the language")
 
 
 class KLangMix(Schema):
     kind: Literal["k_lang"]
     source: DataSource
-    langs: list[str] = Field(min_length=1)
+    langs: list[LangCode] = Field(min_length=1)
     budget: int = Field(ge=1, description="fixed total, split evenly (largest remainder) over the languages")
     distinct_sources: bool = Field(True, description="never the same source example in two languages")
 

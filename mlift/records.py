@@ -71,8 +71,14 @@ def dumps(obj: Any) -> str:
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed object or BadLine). Undecodable bytes and bad JSON become BadLines, never crashes."""
+    """Yield (line number, parsed object or BadLine). Undecodable bytes and bad JSON become BadLines, never crashes.
+    A file holding one JSON array (a .json export where JSON Lines was expected) is read as what it is: its items,
+    numbered from 1, instead of one malformed line per line."""
     path = Path(path)
+    items = _json_array(path)
+    if items is not None:
+        yield from enumerate(items, start=1)
+        return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -86,6 +92,18 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 yield lineno, json.loads(text)
             except json.JSONDecodeError as exc:
                 yield lineno, BadLine(str(path), lineno, text, f"malformed JSON: {exc}")
+
+
+def _json_array(path: Path) -> list[Any] | None:
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip()
+    if not head.startswith(b"["):
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None  # not one array after all: read line by line, each bad line reported
+    return data if isinstance(data, list) else None
 
 
 def read_records(path: str | Path) -> Iterator[Record | BadLine]:

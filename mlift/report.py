@@ -105,10 +105,31 @@ def load_rows(results: list[str]) -> tuple[list[dict[str, Any]], dict[str, list[
         seed = seed if seed is not None else manifest.get("train_seed", len(seeds[label]))
         seeds[label].append(seed)
         sources[label].append(str(path))
-        for row in json.loads(table.read_text()):  # a value that could not be computed (None) is kept as NaN
+        for row in _table_rows(table):  # a value that could not be computed (None) is kept as NaN
             value = math.nan if row.get("value") is None else row["value"]
             rows.append({**row, "value": value, "label": label, "seed": seed})
     return rows, dict(seeds), dict(sources)
+
+
+def _table_rows(table: Path) -> list[dict[str, Any]]:
+    """The rows of an eval table.json, or a RecipeError naming the file, the row and the key that is wrong."""
+    from mlift.recipe import RecipeError
+
+    try:
+        data = json.loads(table.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecipeError(f"{table}: not valid JSON ({exc})") from None
+    if not isinstance(data, list):
+        raise RecipeError(f"{table}: expected a list of rows (as `mlift eval` writes), got {type(data).__name__}")
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise RecipeError(f"{table}: row {i}: expected an object, got {type(row).__name__}")
+        for key in ("task", "family", "lang", "metric", "value"):
+            if key not in row:
+                raise RecipeError(f"{table}: row {i}: missing key {key!r}")
+        if row["value"] is not None and not isinstance(row["value"], (int, float)):
+            raise RecipeError(f"{table}: row {i}: value: expected a number or null, got {row['value']!r}")
+    return data
 
 
 def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources: dict[str, list[str]],

@@ -9,6 +9,9 @@ Layout of one stage of a run (datatrove-style: a shard is done exactly when its 
 
 A shard that was interrupted (even by kill -9) has no marker; a rerun redoes it from scratch, so there are no
 duplicates and nothing is lost. The LLM request cache makes the redo cheap: finished generations are not paid twice.
+A shard whose records failed for a transient reason (server down, timeout) gets no marker either, but a
+`_pending/<shard>.json` that counts attempts across reruns (see mlift/pending.py). A batch that makes the stage raise
+is split in halves down to the record that raises, which goes the same way; the rest of the shard goes on.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any, Literal, Protocol
 
 from tqdm.auto import tqdm
 
-from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic, write_records
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, Ledger, classify, pending_count
+from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic
+from mlift.rundir import guard_run_dir, holds_data, write_input_shards  # noqa: F401  (re-exported: commands import them here)
 
 Kind = Literal["keep", "drop", "quarantine"]
 
@@ -88,14 +93,16 @@ def shard_files(stage_dir: str | Path, total: int) -> list[ShardInput]:
 
 def parse_shard_selector(text: str | None) -> tuple[int, int]:
     """`--shard i/n` -> (i, n): this process does the shards j with j % n == i (Slurm: i = SLURM_ARRAY_TASK_ID)."""
+    from mlift.recipe import RecipeError
+
     if not text:
         return (0, 1)
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard {text!r}: expected i/n, e.g. --shard 3/8") from None
+        raise RecipeError(f"--shard {text!r}: expected i/n, e.g. --shard 3/8") from None
     if n < 1 or not 0 <= i < n:
-        raise ValueError(f"--shard {text!r}: need 0 <= i < n")
+        raise RecipeError(f"--shard {text!r}: need 0 <= i < n (tasks are numbered from 0, e.g. 0/8 ... 7/8)")
     return (i, n)
 
 
@@ -105,7 +112,9 @@ class StageStats:
     shards_total: int
     shards_done: int = 0
     shards_skipped: int = 0  # already done by an earlier run
-    counts: Counter = field(default_factory=Counter)  # in / keep / drop / quarantine
+    shards_pending: int = 0  # not done: records failed transiently and wait for the next run
+    pending: int = 0  # records waiting in those shards
+    counts: Counter = field(default_factory=Counter)  # in / keep / drop / quarantine, and retried / final
     reasons: dict[str, Counter] = field(default_factory=lambda: {"drop": Counter(), "quarantine": Counter()})
     seconds: float = 0.0
     usage: dict[str, Counter] = field(default_factory=dict)
@@ -123,6 +132,9 @@ class StageStats:
             "shards_total": self.shards_total,
             "shards_done": self.shards_done,
             "counts": {k: self.counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine")},
+            # transient failures: records retried by a rerun, quarantined for good after max_attempts, still pending
+            "retries": {"retried": self.counts.get("retried", 0), "final": self.counts.get("final", 0),
+                        "pending": self.pending, "shards_pending": self.shards_pending},
             "reasons": {k: dict(v.most_common()) for k, v in self.reasons.items()},
             "seconds": round(self.seconds, 3),
             "usage": {m: dict(c) for m, c in self.usage.items()},
@@ -132,11 +144,18 @@ class StageStats:
 class StageRunner:
     """Runs stages of one run directory over `num_shards` shards, restricted to this process's `--shard i/n`."""
 
-    def __init__(self, run_dir: str | Path, num_shards: int, shard: tuple[int, int] = (0, 1), progress: bool = True):
+    def __init__(self, run_dir: str | Path, num_shards: int, shard: tuple[int, int] = (0, 1), progress: bool = True,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry_quarantined: bool = False):
         self.run_dir = Path(run_dir)
         self.num_shards = num_shards
         self.shard = shard
         self.progress = progress
+        self.max_attempts = max_attempts
+        self.retry_quarantined = retry_quarantined
+        self.redone: set[int] = set()  # shards re-opened by retry_quarantined: later stages redo them too
+
+    def pending_path(self, name: str, index: int) -> Path:
+        return self.stage_dir(name) / "_pending" / shard_name(index, self.num_shards, ".json")
 
     def stage_dir(self, name: str) -> Path:
         return self.run_dir / name
@@ -159,16 +178,39 @@ class StageRunner:
             if not self.mine(shard.index):
                 continue
             marker = self.marker_path(stage.name, shard.index)
+            reopened = self._reopen(stage.name, shard.index) if marker.exists() else None
             if marker.exists():
                 stats.shards_skipped += 1
             else:
-                self._run_shard(stage, shard)
+                self._run_shard(stage, shard, reopened)
+            if not marker.exists():
+                stats.shards_pending += 1
+                stats.pending += pending_count(self.pending_path(stage.name, shard.index))
+                continue
             stats.add_marker(json.loads(marker.read_text()))
             stats.shards_done += 1
         return stats
 
-    def _run_shard(self, stage: Stage, shard: ShardInput) -> None:
+    def _reopen(self, name: str, j: int) -> dict[str, int] | None:
+        """With retry_quarantined: a finished shard holding records quarantined after max_attempts (or one whose
+        input an earlier stage just redid) loses its marker; returns the ids to retry with fresh attempts."""
+        marker = self.marker_path(name, j)
+        if not self.retry_quarantined:
+            return None
+        ids: dict[str, int] = {}
+        if json.loads(marker.read_text())["counts"].get("final", 0):
+            for item in read_records(self.stage_dir(name) / "quarantine" / shard_name(j, self.num_shards)):
+                if isinstance(item, Record) and item.get("_attempts"):
+                    ids[item.id] = 0
+        if not ids and j not in self.redone:
+            return None
+        marker.unlink()
+        self.redone.add(j)
+        return ids
+
+    def _run_shard(self, stage: Stage, shard: ShardInput, reopened: dict[str, int] | None = None) -> None:
         name, j, n = stage.name, shard.index, self.num_shards
+        ledger = Ledger.load(self.pending_path(name, j), reopened)
         out = self.stage_dir(name)
         for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
             stale.unlink(missing_ok=True)  # left by a killed attempt
@@ -187,16 +229,17 @@ class StageRunner:
             for item in shard.read():
                 counts["in"] += 1
                 if isinstance(item, BadLine):
-                    self._emit(writers, counts, reasons, Outcome.quarantine(item, "unreadable", item.reason))
+                    self._emit(writers, counts, reasons, Outcome.quarantine(item, "unreadable", item.reason), ledger)
                     continue
                 batch.append(item)
                 if len(batch) >= max(1, stage.batch_size):
-                    self._process(stage, batch, writers, counts, reasons)
+                    self._process(stage, batch, writers, counts, reasons, ledger)
                     bar.update(len(batch))
-                    bar.set_postfix(kept=counts["keep"], dropped=counts["drop"], quarantined=counts["quarantine"])
+                    bar.set_postfix(kept=counts["keep"], dropped=counts["drop"], quarantined=counts["quarantine"],
+                                    pending=counts["pending"])
                     batch = []
             if batch:
-                self._process(stage, batch, writers, counts, reasons)
+                self._process(stage, batch, writers, counts, reasons, ledger)
                 bar.update(len(batch))
         except BaseException:
             for w in writers.values():
@@ -204,6 +247,11 @@ class StageRunner:
             raise
         finally:
             bar.close()
+        if ledger.now:  # not complete: keep nothing, count the attempts; the next run redoes the shard from the cache
+            for w in writers.values():
+                w.abort()
+            ledger.save({k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "pending", "retried")})
+            return
         # Data first, marker last: a crash in between only means the shard is redone, identically.
         for kind, writer in writers.items():
             if writer.count or kind == "keep":
@@ -214,28 +262,75 @@ class StageRunner:
         usage_after = _usage(stage)
         write_json_atomic(self.marker_path(name, j), {
             "stage": name, "shard": j, "num_shards": n,
-            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine")},
+            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "retried", "final")},
             "reasons": {k: dict(v) for k, v in reasons.items()},
             "seconds": round(time.perf_counter() - start, 4),
             "usage": _usage_delta(usage_before, usage_after),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
+        ledger.clear()
 
-    def _process(self, stage: Stage, batch: list[Record], writers, counts: Counter, reasons) -> None:
-        outcomes = list(stage.process(batch))
+    def _process(self, stage: Stage, batch: list[Record], writers, counts: Counter, reasons, ledger: Ledger) -> None:
+        for outcome in self._isolated(stage, batch):
+            self._emit(writers, counts, reasons, outcome, ledger)
+
+    def _isolated(self, stage: Stage, batch: list[Record]) -> list[Outcome]:
+        """stage.process(batch); if it raises, the batch again in halves, down to the record that raises, which
+        becomes a transient failure with the exception's message (so a rerun retries it, max_attempts times)."""
+        from mlift.llm.base import transient_error
+        from mlift.recipe import RecipeError
+
+        try:
+            outcomes = list(stage.process(batch))
+        except (RecipeError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                detail = transient_error(f"{type(exc).__name__} in stage {stage.name}: {str(exc)[:300]}")
+                return [Outcome.quarantine(batch[0], "stage_error", detail)]
+            half = len(batch) // 2
+            return self._isolated(stage, batch[:half]) + self._isolated(stage, batch[half:])
         if getattr(stage, "one_to_one", True) and len(outcomes) != len(batch):
             raise RuntimeError(f"stage {stage.name} returned {len(outcomes)} outcomes for {len(batch)} records")
-        for outcome in outcomes:
-            self._emit(writers, counts, reasons, outcome)
+        return outcomes
 
-    @staticmethod
-    def _emit(writers, counts: Counter, reasons, outcome: Outcome) -> None:
-        counts[outcome.kind] += 1
+    def _emit(self, writers, counts: Counter, reasons, outcome: Outcome, ledger: Ledger) -> None:
         obj = outcome.record.to_json()
+        rid = getattr(outcome.record, "id", None)
+        if rid is not None and rid in ledger.prior:
+            counts["retried"] += 1
+        if outcome.kind == "quarantine":
+            reason, transient = classify(outcome.reason, outcome.detail)
+            outcome = Outcome(outcome.kind, outcome.record, reason, outcome.detail)
+            if transient and rid is not None:
+                attempts = ledger.attempt(rid, reason, outcome.detail, self.max_attempts)
+                if attempts is None:
+                    counts["pending"] += 1
+                    return
+                counts["final"] += 1
+                obj = {**obj, "_attempts": attempts}
+        counts[outcome.kind] += 1
         if outcome.kind != "keep":
             reasons[outcome.kind][outcome.reason or "unspecified"] += 1
             obj = {**obj, "_reason": outcome.reason, "_detail": outcome.detail}
         writers[outcome.kind].write(obj)
+
+
+def runner_for(args: Any, run_dir: str | Path, num_shards: int, cfg: Any = None) -> StageRunner:
+    """The runner of a recipe command: its --shard, --no-progress, --retry-quarantined and the recipe's max_attempts."""
+    return StageRunner(run_dir, num_shards, parse_shard_selector(getattr(args, "shard", None)),
+                       progress=not getattr(args, "no_progress", False),
+                       max_attempts=getattr(cfg, "max_attempts", DEFAULT_MAX_ATTEMPTS),
+                       retry_quarantined=getattr(args, "retry_quarantined", False))
+
+
+def raise_if_pending(stats: Iterable[StageStats]) -> None:
+    """After a command's stages ran: records left pending make it end with exit 4 and a message (mlift.cli)."""
+    from mlift.pending import PendingFailures
+
+    stats = [s for s in stats if s.pending]
+    if stats:
+        raise PendingFailures(sum(s.pending for s in stats), [f"{s.name}: {s.pending}" for s in stats])
 
 
 def _usage(stage: Stage) -> dict[str, dict[str, float]]:
@@ -250,35 +345,6 @@ def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
         if any(d.values()):
             delta[model] = d
     return delta
-
-
-def write_input_shards(input_dir: Path, items: list[Record | BadLine], n: int, extra: dict[str, Any] | None = None) -> dict:
-    """Split a job's input into n contiguous shards, written once (atomically, with a completion file) so every stage
-    reads shard j of n; unreadable lines go to <input_dir>/quarantine.jsonl with their reasons."""
-    done = input_dir / "_complete"
-    if not done.exists():
-        bad = [x for x in items if isinstance(x, BadLine)]
-        recs = [x for x in items if not isinstance(x, BadLine)]
-        write_records(input_dir / "quarantine.jsonl", [b.to_json() for b in bad])
-        per = -(-len(recs) // n) if recs else 0
-        for j in range(n):
-            write_records(input_dir / f"shard-{j:05d}-of-{n:05d}.jsonl", recs[j * per:(j + 1) * per])
-        write_json_atomic(done, {"records": len(recs), "unreadable": len(bad), **(extra or {})})
-    return json.loads(done.read_text())
-
-
-def guard_run_dir(run_dir: str | Path, recipe: Any) -> None:
-    """Resume only the same recipe: another recipe's finished shards would otherwise be silently reused."""
-    from mlift.recipe import RecipeError
-
-    stamp = Path(run_dir) / "_recipe.json"
-    if stamp.exists():
-        old = json.loads(stamp.read_text())
-        if old.get("hash") != recipe.hash:
-            raise RecipeError(f"{run_dir} holds a run of another recipe (hash {old.get('hash')}, this one {recipe.hash}); "
-                              "use a new output_dir, or delete the old run")
-        return
-    write_json_atomic(stamp, {"hash": recipe.hash, "resolved": recipe.resolved})
 
 
 def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -60,7 +61,9 @@ class ModelServer:
         self.log.close()
 
 
-Plan = Callable[[str, int], str]  # (request body, attempt number from 1) -> "ok" | "500" | "429" | "drop" | "delay:SECONDS"
+# (request body, attempt number from 1) -> "ok" | "500" | "429" | "drop" | "delay:SECONDS" | "401echo" (a 401 whose body
+# echoes the Authorization header back, as some gateways do: the client's error text then holds the key)
+Plan = Callable[[str, int], str]
 
 
 class FaultProxy:
@@ -69,6 +72,7 @@ class FaultProxy:
         self.plan: Plan = lambda body, attempt: "ok"
         self.attempts: Counter = Counter()
         self.successes: Counter = Counter()
+        self.authorizations: Counter = Counter()  # Authorization header values seen (never printed by the tests)
         self.lock = threading.Lock()
         proxy = self
 
@@ -87,10 +91,20 @@ class FaultProxy:
 
             def _forward(self, body: bytes):
                 key = body_key(body)
+                auth = self.headers.get("Authorization", "")
                 with proxy.lock:
                     proxy.attempts[key] += 1
+                    proxy.authorizations[auth] += 1
                     attempt = proxy.attempts[key]
                 action = proxy.plan(body.decode("utf-8", "replace"), attempt) if body else "ok"
+                if action == "401echo":
+                    payload = json.dumps({"error": {"message": f"invalid credentials: {auth}", "type": "auth"}}).encode()
+                    self.send_response(401)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 if action == "drop":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -133,6 +147,7 @@ class FaultProxy:
         with self.lock:
             self.attempts.clear()
             self.successes.clear()
+            self.authorizations.clear()
         self.plan = plan or (lambda body, attempt: "ok")
 
     def stop(self) -> None:

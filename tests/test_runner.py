@@ -25,8 +25,9 @@ class Upper:
     name = "upper"
     batch_size = 3
 
-    def __init__(self, crash_on: str | None = None):
+    def __init__(self, crash_on: str | None = None, crash: type[BaseException] = KeyboardInterrupt):
         self.crash_on = crash_on
+        self.crash = crash
         self.seen: list[str] = []
 
     def process(self, batch):
@@ -34,7 +35,7 @@ class Upper:
         for rec in batch:
             self.seen.append(rec.id)
             if self.crash_on and rec.id == self.crash_on:
-                raise RuntimeError("simulated crash")
+                raise self.crash("simulated crash")
             text = rec.get("text", "")
             if not text.strip():
                 out.append(Outcome.drop(rec, "empty"))
@@ -88,7 +89,7 @@ def test_counts_add_up_and_outputs_are_readable(tmp_path):
 def test_crash_leaves_no_partial_shard_and_rerun_resumes(tmp_path):
     src = make_inputs(tmp_path)
     runner = StageRunner(tmp_path / "run", 3, progress=False)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(KeyboardInterrupt, match="simulated crash"):  # as a kill would: the run stops
         runner.run(Upper(crash_on="r7"), shard_files(src, 3))  # r7 is in shard 1
     stage_dir = tmp_path / "run/upper"
     assert runner.is_done("upper", 0) and not runner.is_done("upper", 1)
@@ -166,5 +167,57 @@ def test_a_run_dir_resumes_only_the_same_recipe(tmp_path):
             "translator": {"kind": "llm", "llm": {"backend": "openai", "model": "m"}}}
     guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, base=base))
     guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, base=base))  # same recipe: resume
+    # No data yet (the first run failed on its input): another (corrected) recipe may take the directory.
+    guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, ["seed=2"], base=base))
+    StageRunner(tmp_path, 1, progress=False).run(Upper(), [ShardInput(0, 1, lambda: iter(()))])  # now it holds data
     with pytest.raises(RecipeError, match="holds a run of another recipe"):
         guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, ["seed=1"], base=base))
+    guard_run_dir(tmp_path, load_recipe(None, TranslateRecipe, ["seed=2"], base=base))  # its own recipe resumes
+
+
+def test_record_that_raises_is_isolated_pending_then_final(tmp_path):
+    """An exception on one record: the batch is redone in halves, only that record fails (transient: pending), the
+    shard has no marker; each rerun counts an attempt; at max_attempts it is quarantined for good and the shard ends."""
+    src = make_inputs(tmp_path)
+    runner = StageRunner(tmp_path / "run", 3, progress=False, max_attempts=3)
+    for attempt in (1, 2):
+        stats = runner.run(Upper(crash_on="r7", crash=ValueError), shard_files(src, 3))
+        assert stats.shards_done == 2 and stats.shards_pending == 1 and stats.pending == 1
+        assert not runner.is_done("upper", 1)
+        ledger = json.loads(runner.pending_path("upper", 1).read_text())
+        assert ledger["pending"]["r7"]["attempts"] == attempt
+        assert "ValueError in stage upper: simulated crash" in ledger["pending"]["r7"]["detail"]
+    stats = runner.run(Upper(crash_on="r7", crash=ValueError), shard_files(src, 3))
+    assert stats.shards_done == 3 and stats.pending == 0
+    assert stats.counts["final"] == 1 and stats.counts["retried"] == 1
+    assert not runner.pending_path("upper", 1).exists()
+    q = [json.loads(x) for x in (tmp_path / "run/upper/quarantine" / shard_name(1, 3)).read_text().splitlines()]
+    final = [x for x in q if x["id"] == "r7"]
+    assert final and final[0]["_attempts"] == 3 and final[0]["_reason"] == "stage_error"
+    kept = [r.id for r in read_records(tmp_path / "run/upper" / shard_name(1, 3))]
+    assert "r5" in kept and "r6" in kept and "r8" in kept  # the rest of the shard went on
+
+    # --retry-quarantined re-opens the shard on purpose; a healthy stage now keeps r7, and the output equals a
+    # clean run's.
+    retry = StageRunner(tmp_path / "run", 3, progress=False, retry_quarantined=True)
+    stats = retry.run(Upper(), shard_files(src, 3))
+    assert stats.shards_skipped == 2 and stats.counts["retried"] == 1 and stats.counts["final"] == 0
+    fresh = StageRunner(tmp_path / "fresh", 3, progress=False).run(Upper(), shard_files(src, 3))
+    for j in range(3):
+        assert (tmp_path / "run/upper" / shard_name(j, 3)).read_bytes() == \
+            (tmp_path / "fresh/upper" / shard_name(j, 3)).read_bytes()
+    assert fresh.counts["keep"] == collect_stats(tmp_path / "run", "upper", 3).counts["keep"]
+
+
+def test_pending_shard_completes_on_rerun_identically(tmp_path):
+    src = make_inputs(tmp_path)
+    runner = StageRunner(tmp_path / "run", 3, progress=False)
+    stats = runner.run(Upper(crash_on="r7", crash=ConnectionError), shard_files(src, 3))
+    assert stats.pending == 1 and not (tmp_path / "run/upper" / shard_name(1, 3)).exists()
+    again = Upper()
+    stats = runner.run(again, shard_files(src, 3))
+    assert stats.shards_skipped == 2 and stats.shards_done == 3 and stats.counts["retried"] == 1
+    assert set(again.seen) == {f"r{k}" for k in range(5, 10)}  # only the pending shard was redone
+    StageRunner(tmp_path / "fresh", 3, progress=False).run(Upper(), shard_files(src, 3))
+    assert (tmp_path / "run/upper" / shard_name(1, 3)).read_bytes() == \
+        (tmp_path / "fresh/upper" / shard_name(1, 3)).read_bytes()

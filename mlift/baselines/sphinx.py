@@ -12,6 +12,7 @@ from pydantic import Field
 from mlift.baselines.common import PairSource, record_rng
 from mlift.baselines.protect import DEFAULT_KINDS
 from mlift.contamination import BuildCheck
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.records import Record
 from mlift.translate import TranslatorConfig
@@ -34,6 +35,7 @@ class SphinxRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(2, ge=1)
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     source: PairSource
     target_langs: list[str] = Field(min_length=1)
     translator: TranslatorConfig

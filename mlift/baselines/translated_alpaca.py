@@ -16,6 +16,7 @@ from mlift.baselines.protect import Masked, PlaceholderError, mask, restore
 from mlift.contamination import BuildCheck
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.records import Record
 from mlift.translate import Translator, TranslatorConfig
@@ -34,6 +35,7 @@ class TranslatedAlpacaRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(2, ge=1)
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     source: PairSource
     target_langs: list[str] = Field(min_length=1, description="the source language may be listed: copied as is")
     translator: TranslatorConfig

@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    return {"translated-alpaca": _translated_alpaca, "templated": _templated, "sphinx": _sphinx}[args.builder](args)
+    from mlift.runner import raise_if_pending
+
+    _PENDING.clear()
+    rc = {"translated-alpaca": _translated_alpaca, "templated": _templated, "sphinx": _sphinx}[args.builder](args)
+    raise_if_pending(_PENDING)
+    return rc
 
 
 def _targets(recipe_path: str, langs: list[str]) -> list[str]:
@@ -37,15 +42,21 @@ def _targets(recipe_path: str, langs: list[str]) -> list[str]:
         raise RecipeError(f"{recipe_path}: {exc}") from None
 
 
-def _runner(args: argparse.Namespace, out: Path, n: int):
-    from mlift.runner import StageRunner, parse_shard_selector
+def _runner(args: argparse.Namespace, out: Path, n: int, cfg=None):
+    from mlift.runner import runner_for
 
-    return StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+    return runner_for(args, out, n, cfg)
+
+
+_PENDING: list = []  # stages of this command that left records pending (exit 4 at the end)
 
 
 def _report(stats) -> None:
     c = stats.counts
+    if stats.pending:
+        _PENDING.append(stats)
     print(f"{stats.name}: in {c['in']}  kept {c['keep']}  dropped {c['drop']}  quarantined {c['quarantine']}  "
+          f"retried {c['retried']}  pending {stats.pending}  "
           f"({stats.shards_done}/{stats.shards_total} shards, {stats.shards_skipped} resumed)")
 
 
@@ -119,7 +130,7 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
     job = _translating(args, TranslatedAlpacaRecipe)
     cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
     regen = make_llm(cfg.regenerate.llm, out, cfg.seed) if cfg.regenerate else None
-    runner = _runner(args, out, n)
+    runner = _runner(args, out, n, cfg)
     stages = []
     for tgt in job.targets:
         stage = PairTranslateStage(f"dataset/{get_language(tgt).short}", translator, tgt, src=src,
@@ -141,7 +152,7 @@ def _sphinx(args: argparse.Namespace) -> int:
 
     job = _translating(args, SphinxRecipe)
     cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
-    runner = _runner(args, out, n)
+    runner = _runner(args, out, n, cfg)
     stages, waiting = [], []
     for tgt in job.targets:
         short = get_language(tgt).short
@@ -191,7 +202,7 @@ def _templated(args: argparse.Namespace) -> int:
                 by_lang.setdefault(lang, []).append(Record(
                     id=f"{spec.task}-{spec.source}-{row['id']}", lang=lang, fields=fields,
                     meta={"task": spec.task, "source": spec.source, "split": spec.split}))
-    runner = _runner(args, out, n)
+    runner = _runner(args, out, n, cfg)
     stages = []
     langs = list(dict.fromkeys(t for spec in cfg.datasets for t in _targets(args.recipe, spec.langs)))
     inputs = {}

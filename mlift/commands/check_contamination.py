@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.mix import DataSource, load_source
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
-    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, write_manifest
+    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, ContaminationRecipe, args.overrides)
     cfg = recipe.cfg
@@ -35,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     index = NgramIndex.build(cfg.eval_sets, cfg.n, cfg.boilerplate_texts)
     rep = report(records, index, cfg.min_hits)
     write_json_atomic(out / "contamination.json", rep)
-    runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+    runner = runner_for(args, out, n, cfg)
     stage = ContaminationStage(index, cfg.min_hits, cfg.drop)
     stats = runner.run(stage, memory_inputs(records, n))
     write_manifest(out, recipe, [stage.name], n, {"contamination": {k: v for k, v in rep.items() if k != "per_language"},
@@ -43,4 +43,5 @@ def main(args: argparse.Namespace) -> int:
     print_report(rep)
     print(f"{rep['contaminated']}/{rep['records']} contaminated ({cfg.n}-grams); kept {stats.counts['keep']}, "
           f"dropped {stats.counts['drop']}; wrote {out}/contamination.json")
+    raise_if_pending([stats])
     return 0

@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.generate.plan import NotReady
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
-    from mlift.runner import guard_run_dir, parse_shard_selector, write_manifest
+    from mlift.runner import guard_run_dir, parse_shard_selector, raise_if_pending, write_manifest
 
     recipe = load_recipe(args.recipe, GenerateRecipe, args.overrides)
     cfg = recipe.cfg
@@ -32,14 +32,17 @@ def main(args: argparse.Namespace) -> int:
         langs = [get_language(x).flores for x in cfg.languages]
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: languages: {exc}") from None
+    shard = parse_shard_selector(args.shard)
     guard_run_dir(cfg.output_dir, recipe)
     try:
-        run_pipeline(cfg, parse_shard_selector(args.shard), args.stage, progress=not args.no_progress)
+        stats = run_pipeline(cfg, shard, args.stage, progress=not args.no_progress,
+                             retry_quarantined=args.retry_quarantined)
     except NotReady as exc:
         print(f"mlift generate: waiting: {exc}", file=sys.stderr)
         return 3
     except FileNotFoundError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
+    raise_if_pending(s for per_lang in stats.values() for s in per_lang.values())
     if all_done(cfg):
         from mlift.generate.report import cost_ledger, funnel, write_report
 
@@ -47,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
         manifest = write_manifest(cfg.output_dir, recipe, [f"{lang}/{s}" for lang in langs for s in STEPS],
                                   cfg.num_shards, {"funnel": {k: {x: v[x] for x in ("documents", "fragment_candidates",
                                                                                        "lang_id_pass_rate", "final", "adds_up",
-                                                                                       "contamination")}
+                                                                                       "contamination", "retried",
+                                                                                       "final_after_retries")}
                                                               for k, v in fun.items()},
                                                    "cost_ledger": cost_ledger(cfg),
                                                    "dataset": {"data_files": f"{cfg.output_dir}/*/to_target/shard-*.jsonl"}},

@@ -19,14 +19,14 @@ def main(args: argparse.Namespace) -> int:
     from mlift.contamination import check_records, print_report
     from mlift.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
-    from mlift.runner import StageRunner, guard_run_dir, parse_shard_selector, write_manifest
+    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
     cfg = recipe.cfg
     out, n = Path(cfg.output_dir), cfg.num_shards
     guard_run_dir(out, recipe)
     records, info = build(cfg)
-    runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
+    runner = runner_for(args, out, n, cfg)
     stats = runner.run(EmitStage(), memory_inputs(records, n))
     langs = dict(Counter(r.lang for r in records).most_common())
     extra = {"kind": cfg.mixture.kind, **info, "languages": langs, "total_records": len(records),
@@ -37,4 +37,5 @@ def main(args: argparse.Namespace) -> int:
     manifest = write_manifest(out, recipe, [EmitStage.name], n, extra, job_type=None if args.shard else "mix")
     print(f"{cfg.mixture.kind}: {stats.counts['keep']} records {langs}")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
+    raise_if_pending([stats])
     return 0

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field
 
 from mlift.cli import add_recipe_arguments
+from mlift.languages import LangCode
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
 
@@ -17,7 +19,7 @@ from mlift.translate import TranslatorConfig
 class TextInput(Schema):
     path: str = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
     format: str = Field("auto", pattern="^(auto|jsonl|lines)$")
-    lang: str | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
+    lang: LangCode | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
     field: str = "text"
     limit: int | None = Field(None, ge=1, description="only the first N texts")
 
@@ -26,8 +28,9 @@ class TranslateRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(4, ge=1)
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     input: TextInput
-    target_langs: list[str] = Field(min_length=1)
+    target_langs: list[LangCode] = Field(min_length=1)
     fields: list[str] = Field(default_factory=lambda: ["text"])
     translator: TranslatorConfig
     batch_size: int = Field(16, ge=1)
@@ -42,9 +45,9 @@ def main(args: argparse.Namespace) -> int:
     from mlift.recipe import RecipeError, load_recipe
     from mlift.records import Record, read_records
     from mlift.runner import (
-        StageRunner,
         guard_run_dir,
-        parse_shard_selector,
+        raise_if_pending,
+        runner_for,
         shard_files,
         write_input_shards,
         write_manifest,
@@ -81,19 +84,21 @@ def main(args: argparse.Namespace) -> int:
         write_input_shards(input_dir, items[: cfg.input.limit] if cfg.input.limit else items, n)
 
     translator = make_translator(cfg.translator, out, cfg.seed)
-    runner = StageRunner(out, n, parse_shard_selector(args.shard), progress=not args.no_progress)
-    stages = []
+    runner = runner_for(args, out, n, cfg)
+    stages, all_stats = [], []
     for tgt in targets:
         short = get_language(tgt).short
         stage = TranslateStage(f"to_{short}", translator, {f: f"{f}_{short}" for f in cfg.fields}, tgt, src=src_lang,
                                batch_size=cfg.batch_size)
         stats = runner.run(stage, shard_files(input_dir, n))
         stages.append(stage.name)
+        all_stats.append(stats)
         c = stats.counts
-        print(f"{stage.name}: in {c['in']}  kept {c['keep']}  quarantined {c['quarantine']}  "
-              f"({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)")
+        print(f"{stage.name}: in {c['in']}  kept {c['keep']}  quarantined {c['quarantine']}  retried {c['retried']}  "
+              f"pending {stats.pending}  ({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)")
     source = json.loads((input_dir / "_complete").read_text())
     manifest = write_manifest(out, recipe, stages, n, {"input": source}, job_type=None if args.shard else "translate")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
+    raise_if_pending(all_stats)
     return 0
 

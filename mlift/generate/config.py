@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlift.contamination import GenerateCheck
+from mlift.languages import LangCode
 from mlift.llm import LLMConfig
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.translate import TranslatorConfig
 
@@ -46,6 +48,12 @@ class DedupConfig(Schema):
     bands: int = Field(16, ge=1, description="LSH bands (num_perm must divide by it)")
     ngram: int = Field(5, ge=1, description="character n-gram shingles (script-agnostic)")
 
+    @model_validator(mode="after")
+    def _bands_divide(self) -> DedupConfig:
+        if self.num_perm % self.bands:
+            raise ValueError(f"bands ({self.bands}) must divide num_perm ({self.num_perm}) for LSH")
+        return self
+
 
 class FragmentsConfig(Schema):
     min_tokens: int = Field(16, ge=1)
@@ -60,6 +68,12 @@ class FragmentsConfig(Schema):
         r"(?i)cookie", r"(?i)all rights reserved", r"(?i)javascript", r"(?i)click here", r"(?i)subscribe"])
     langid: LangIDConfig = Field(default_factory=LangIDConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+
+    @model_validator(mode="after")
+    def _token_range(self) -> FragmentsConfig:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) > max_tokens ({self.max_tokens})")
+        return self
 
 
 class InstructConfig(Schema):
@@ -115,7 +129,8 @@ class GenerateRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(2, ge=1)
-    languages: list[str] = Field(min_length=1)
+    languages: list[LangCode] = Field(min_length=1)
+    max_attempts: MaxAttempts = DEFAULT_MAX_ATTEMPTS
     sources: list[SourceConfig] = Field(min_length=1)
     fragments: FragmentsConfig = Field(default_factory=FragmentsConfig)
     translator: TranslatorConfig

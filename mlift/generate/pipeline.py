@@ -91,11 +91,14 @@ class Models:
 
 
 def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[int, int] = (0, 1),
-                 only: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, StageStats]:
+                 only: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                 retry_quarantined: bool = False) -> dict[str, StageStats]:
+    """The steps of one language; stops after a step that left records pending (the next run retries them)."""
     lang = get_language(lang).flores
     run_dir = Path(cfg.output_dir) / lang
     n = cfg.num_shards
-    runner = StageRunner(run_dir, n, shard, progress=progress)
+    runner = StageRunner(run_dir, n, shard, progress=progress, max_attempts=cfg.max_attempts,
+                         retry_quarantined=retry_quarantined)
     stats: dict[str, StageStats] = {}
 
     def todo(name: str) -> bool:
@@ -110,10 +113,18 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
         if missing:
             raise NotReady(f"{lang}/{name}: step {before} is not done for shards {missing[:8]}; run it first")
 
+    def reopen_global(name: str) -> None:
+        # A retried shard changed this global step's input: its plan and every later shard are redone.
+        if runner.redone:
+            (run_dir / name / "_plan.json").unlink(missing_ok=True)
+            runner.redone.update(range(n))
+
     bs = cfg.batch_size
     for name in STEPS if only is None else [only]:
         if name != "fragments":
             check_prev(name)
+        if name in ("dedup", "select"):
+            reopen_global(name)
         if name == "fragments":
             stage = FragmentStage(cfg.fragments, lang, batch_size=8) if todo(name) else _Done(name)
             stats[name] = runner.run(stage, document_shards(cfg.sources, lang, n))
@@ -140,9 +151,12 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             stats[name] = runner.run(stage, prev(name))
         else:
             raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
-        c = stats[name].counts
+        st = stats[name]
+        c = st.counts
         log(f"{lang} {name}: in {c['in']}  kept {c['keep']}  dropped {c['drop']}  quarantined {c['quarantine']}  "
-            f"({stats[name].shards_done}/{n} shards, {stats[name].shards_skipped} resumed)")
+            f"retried {c['retried']}  pending {st.pending}  ({st.shards_done}/{n} shards, {st.shards_skipped} resumed)")
+        if st.pending:
+            break  # later steps need this one complete
     return stats
 
 
@@ -176,13 +190,13 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
 
 
 def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), only: str | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, dict[str, StageStats]]:
+                 log: Callable[[str], None] = print, retry_quarantined: bool = False) -> dict[str, dict[str, StageStats]]:
     if cfg.torch_threads:
         import torch
 
         torch.set_num_threads(cfg.torch_threads)
     models = Models(cfg)
-    return {get_language(lang).flores: run_language(cfg, lang, models, shard, only, progress, log)
+    return {get_language(lang).flores: run_language(cfg, lang, models, shard, only, progress, log, retry_quarantined)
             for lang in cfg.languages}
 
 

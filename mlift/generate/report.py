@@ -38,7 +38,11 @@ def funnel(cfg: GenerateRecipe) -> dict[str, Any]:
         out[lang] = {"steps": steps, "fragment_candidates": candidates, "documents": frag["counts"]["in"],
                      "lang_id_pass_rate": round(1 - lang_drops / checked, 4) if checked else None,
                      "final": steps[FINAL]["counts"]["keep"], "adds_up": not problems, "problems": problems,
-                     "contamination": contamination_counts(cfg, lang, steps[FINAL]) if cfg.contamination else None}
+                     "contamination": contamination_counts(cfg, lang, steps[FINAL]) if cfg.contamination else None,
+                     # records that failed transiently (server down, timeout) and were retried by a rerun; of them,
+                     # the ones quarantined for good after max_attempts
+                     "retried": sum(steps[s]["retries"]["retried"] for s in STEPS),
+                     "final_after_retries": sum(steps[s]["retries"]["final"] for s in STEPS)}
     return out
 
 

@@ -37,7 +37,8 @@ def make_backend(cfg: LLMConfig, seed: int = 0) -> Backend:
 
 
 def make_llm(cfg: LLMConfig, cache_dir: str | Path | None, seed: int = 0) -> CachedLLM:
-    """The configured backend behind the per-request cache (`<cache_dir>/llm_cache.sqlite`, shared by all stages)."""
+    """The configured backend behind the per-request cache (`<cache_dir>/llm_cache/<writer>.sqlite`, shared by all
+    stages; see RequestCache)."""
     cache = RequestCache(Path(cache_dir) / "llm_cache.sqlite") if cfg.cache and cache_dir is not None else None
     return CachedLLM(make_backend(cfg, seed), cache, cfg.params, seed=seed, batch_size=cfg.batch_size,
                      prices=(cfg.price_per_1m_prompt, cfg.price_per_1m_completion))

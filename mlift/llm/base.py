@@ -26,9 +26,24 @@ class Request:
         return {"messages": self.messages} if self.messages is not None else {"prompt": self.prompt}
 
 
+# Failures carry their category in the error text, because every stage copies a completion's error into the
+# quarantine detail: the runner reads it back from there (mlift/runner.py) without each stage knowing about it.
+TRANSIENT = "[transient]"  # connection, timeout, 429, 5xx, an exception in the backend: worth retrying on a rerun
+PROMPT_TOO_LONG = "prompt_too_long"  # longer than the model's context: never sent, quarantined for good
+
+
+def transient_error(message: str) -> str:
+    return f"{TRANSIENT} {message}"
+
+
+def is_transient(text: str | None) -> bool:
+    return bool(text) and TRANSIENT in text
+
+
 @dataclass
 class Completion:
-    """The text, or the error that a request ended with after retries (then the record goes to quarantine)."""
+    """The text, or the error that a request ended with after retries (then the record goes to quarantine, or stays
+    pending for the next run when the error is transient)."""
 
     text: str | None
     error: str | None = None
@@ -40,6 +55,10 @@ class Completion:
     @property
     def ok(self) -> bool:
         return self.error is None and self.text is not None
+
+    @property
+    def transient(self) -> bool:
+        return is_transient(self.error)
 
 
 class GenParams(Schema):
@@ -79,8 +98,15 @@ class _LLMBase(Schema):
     price_per_1m_completion: float = 0.0
 
 
+PromptTooLong = Literal["quarantine", "truncate_left", "truncate_right"]
+
+
 class TransformersLLMConfig(_LLMBase):
     backend: Literal["transformers"]
+    max_model_len: int | None = Field(None, ge=1, description="context length (prompt + new tokens); default: the "
+                                      "model config's max_position_embeddings")
+    prompt_too_long: PromptTooLong = Field("quarantine", description="a longer prompt is quarantined (prompt_too_long) "
+                                           "or cut to fit, keeping its end (truncate_left) or its start (truncate_right)")
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     gguf_file: str | None = None
@@ -104,9 +130,22 @@ class VLLMConfig(_LLMBase):
     tensor_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_model_len: int | None = None
+    prompt_too_long: PromptTooLong = "quarantine"
     dtype: str = "auto"
     revision: str | None = None
     batch_size: int = Field(1024, ge=1)
 
 
 LLMConfig = Annotated[TransformersLLMConfig | OpenAILLMConfig | VLLMConfig, Field(discriminator="backend")]
+
+
+def fit_prompt(ids: list[int], max_new_tokens: int, context: int | None, rule: str) -> tuple[list[int] | None, str | None]:
+    """(token ids to send, None) or (None, error): a prompt that leaves no room for `max_new_tokens` in the context is
+    cut by the declared rule or refused, never sent (HF would fail or degrade past its positions; vLLM raises)."""
+    if context is None or len(ids) + max_new_tokens <= context:
+        return ids, None
+    budget = context - max_new_tokens
+    why = f"{PROMPT_TOO_LONG}: {len(ids)} prompt tokens + {max_new_tokens} new tokens > context {context}"
+    if rule == "quarantine" or budget < 1:
+        return None, why
+    return (ids[-budget:] if rule == "truncate_left" else ids[:budget]), None

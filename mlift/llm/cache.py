@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sqlite3
 import threading
 import time
@@ -11,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlift.llm.base import Backend, Completion, GenParams, Request
+from mlift.llm.base import Backend, Completion, GenParams, Request, transient_error
 
 
 def request_key(identity: dict[str, Any], params: dict[str, Any], request: dict[str, Any]) -> str:
@@ -19,33 +21,85 @@ def request_key(identity: dict[str, Any], params: dict[str, Any], request: dict[
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class RequestCache:
-    """key -> completion, in one sqlite file (WAL: several processes of a Slurm array may share it on a local disk)."""
+def writer_id() -> str:
+    """This process's cache file name: one per `--shard i/n` (mlift.cli sets MLIFT_CACHE_WRITER), so no two processes
+    of a Slurm array ever write the same file."""
+    raw = os.environ.get("MLIFT_CACHE_WRITER") or "main"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", raw)
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+class RequestCache:
+    """key -> completion, one sqlite file per writer under `<run_dir>/llm_cache/`: written only by its owner (rollback
+    journal, no WAL: WAL needs shared memory, which network filesystems do not give), read by everyone.
+
+    SQLite's locking is unreliable on NFS/Lustre, so no file is ever written by two processes (64 array tasks on 64
+    nodes write 64 files), and a foreign file that cannot be read at the moment is a cache miss, never an error: at
+    worst a generation is paid again. `RequestCache(<run_dir>/llm_cache.sqlite)` (the old single-file layout) means
+    the directory beside it; an old single file there is still read.
+    """
+
+    def __init__(self, path: str | Path, writer: str | None = None):
+        path = Path(path)
+        self.legacy = path if path.suffix == ".sqlite" else None
+        self.root = path.with_suffix("") if path.suffix == ".sqlite" else path
+        self.path = self.root / f"{writer or writer_id()}.sqlite"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=120, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-            " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
-        )
-        self._db.commit()
+        self._db: sqlite3.Connection | None = None  # opened on the first write: readers create nothing
+        self._readers: dict[Path, sqlite3.Connection | None] = {}
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=120, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the request counts as paid for
+            db.execute(_SCHEMA)
+            db.commit()
+            self._db = db
+        return self._db
+
+    def _sources(self) -> list[tuple[Path, sqlite3.Connection]]:
+        """Own file first, then every other writer's (found anew on each lookup: other tasks start late), then legacy."""
+        found = []
+        if self._db is not None:
+            found.append((self.path, self._db))
+        others = sorted(p for p in self.root.glob("*.sqlite") if p != self.path) if self.root.is_dir() else []
+        if self.legacy is not None and self.legacy.is_file():
+            others.append(self.legacy)
+        if self._db is None and self.path.is_file():
+            others.insert(0, self.path)  # our own file from an earlier run, not yet opened for writing
+        for p in others:
+            if p not in self._readers:
+                try:
+                    self._readers[p] = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+                except sqlite3.Error:
+                    continue  # not readable now: try again on the next lookup
+            db = self._readers[p]
+            if db is not None:
+                found.append((p, db))
+        return found
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                rows = self._db.execute(
-                    f"SELECT key, text, prompt_tokens, completion_tokens FROM completions WHERE key IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                for key, text, pt, ct in rows:
-                    found[key] = Completion(text=text, prompt_tokens=pt or 0, completion_tokens=ct or 0, cached=True)
+            for path, db in self._sources():
+                todo = [k for k in keys if k not in found]
+                if not todo:
+                    break
+                try:
+                    for start in range(0, len(todo), 500):
+                        chunk = todo[start:start + 500]
+                        rows = db.execute(
+                            "SELECT key, text, prompt_tokens, completion_tokens FROM completions"
+                            f" WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                        for key, text, pt, ct in rows:
+                            found[key] = Completion(text=text, prompt_tokens=pt or 0, completion_tokens=ct or 0,
+                                                    cached=True)
+                except sqlite3.Error:
+                    if path != self.path:  # another writer's file mid-write or not yet created: a miss
+                        self._readers.pop(path, None)
+                        continue
+                    raise
         return found
 
     def put_many(self, items: list[tuple[str, Completion]]) -> None:
@@ -53,15 +107,47 @@ class RequestCache:
         if not rows:
             return
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", rows)
-            self._db.commit()
+            db = self._writer()
+            db.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", rows)
+            db.commit()
+
+    def keys(self) -> set[str]:
+        """Every key in every writer's file (for tests and merges)."""
+        out: set[str] = set()
+        with self._lock:
+            for _, db in self._sources():
+                try:
+                    out.update(k for (k,) in db.execute("SELECT key FROM completions"))
+                except sqlite3.Error:
+                    continue
+        return out
 
     def __len__(self) -> int:
+        return len(self.keys())
+
+    def merge_into(self, target: str | Path) -> int:
+        """Copy every writer's entries into one file (after the array job, e.g. to ship the cache); returns the count."""
+        out = sqlite3.connect(target)
+        out.execute(_SCHEMA)
+        n = 0
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+            for _, db in self._sources():
+                rows = db.execute("SELECT key, text, prompt_tokens, completion_tokens, created FROM completions").fetchall()
+                out.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", rows)
+                n += len(rows)
+        out.commit()
+        out.close()
+        return n
 
     def close(self) -> None:
-        self._db.close()
+        for db in [self._db, *self._readers.values()]:
+            if db is not None:
+                db.close()
+        self._db, self._readers = None, {}
+
+
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+           " prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
 
 
 class CachedLLM:
@@ -120,9 +206,7 @@ class CachedLLM:
                 if self.cache is not None:
                     self.cache.put_many([(keys[chunk[j]], out) for j, out in done])
 
-            outs = self.backend.generate([requests[i] for i in chunk], params, on_done=store)
-            if len(outs) != len(chunk):
-                raise RuntimeError(f"{self.name} returned {len(outs)} completions for {len(chunk)} requests")
+            outs = self._isolating([requests[i] for i in chunk], params, store)
             for i, out in zip(chunk, outs):
                 fresh[keys[i]] = out
                 self.counters["prompt_tokens"] += out.prompt_tokens
@@ -132,6 +216,30 @@ class CachedLLM:
         self.counters["cache_hits"] += len(requests) - len(todo)
         self.counters["generated"] += len(fresh)
         return [hits[k] if k in hits else fresh[k] for k in keys]
+
+    def _isolating(self, requests: list[Request], params: GenParams, store, offset: int = 0) -> list[Completion]:
+        """backend.generate; if it raises, the batch is retried in halves down to the one request that raises, which
+        gets the exception as its (transient) error, so one bad record never takes its batch or shard down."""
+        from mlift.recipe import RecipeError
+
+        def shifted(done: list[tuple[int, Completion]]) -> None:
+            store([(offset + j, out) for j, out in done])
+
+        try:
+            outs = self.backend.generate(requests, params, on_done=shifted)
+        except (RecipeError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            if len(requests) == 1:
+                self.counters["isolated"] += 1
+                return [Completion(text=None, error=transient_error(f"{type(exc).__name__} in {self.name}: "
+                                                                    f"{str(exc)[:300]}"))]
+            half = len(requests) // 2
+            return (self._isolating(requests[:half], params, store, offset)
+                    + self._isolating(requests[half:], params, store, offset + half))
+        if len(outs) != len(requests):
+            raise RuntimeError(f"{self.name} returned {len(outs)} completions for {len(requests)} requests")
+        return outs
 
     def usage(self) -> dict[str, dict[str, float]]:
         c = dict(self.counters)

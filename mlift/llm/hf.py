@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, OnDone, Request, TransformersLLMConfig
+from mlift.llm.base import Completion, GenParams, OnDone, Request, TransformersLLMConfig, fit_prompt
 
 
 def pick_device(device: str) -> str:
@@ -43,6 +43,7 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if cfg.chat_template:
             self.tokenizer.chat_template = cfg.chat_template
+        self.context = cfg.max_model_len or getattr(self.lm.config, "max_position_embeddings", None)
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "gguf": self.cfg.gguf_file,
@@ -53,7 +54,9 @@ class TransformersBackend:
         if request.prompt is not None:
             return request.prompt, True
         if not self.tokenizer.chat_template:
-            raise ValueError(f"{self.model} has no chat template: send prompts, or set chat_template in the recipe")
+            from mlift.recipe import RecipeError  # a setup error, not a record's: stop the run with a message
+
+            raise RecipeError(f"{self.model} has no chat template: use mode: completion, or set chat_template in the recipe")
         text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
         return text, False
 
@@ -63,8 +66,18 @@ class TransformersBackend:
         texts = [self._text(r) for r in requests]
         encoded = [self.tokenizer(t, add_special_tokens=special)["input_ids"] for t, special in texts]
         results: list[Completion | None] = [None] * len(requests)
+        refused = []
+        for i, ids in enumerate(encoded):
+            fitted, why = fit_prompt(ids, params.max_new_tokens, self.context, self.cfg.prompt_too_long)
+            if why:
+                results[i] = Completion(text=None, error=why, prompt_tokens=len(ids))
+                refused.append((i, results[i]))
+            else:
+                encoded[i] = fitted
+        if refused and on_done:
+            on_done(refused)
         # Longest first, in micro-batches: little padding, and a deterministic batch composition for a given input.
-        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        order = sorted((i for i in range(len(requests)) if results[i] is None), key=lambda i: -len(encoded[i]))
         step = max(1, self.cfg.batch_size)
         for start in range(0, len(order), step):
             idx = order[start:start + step]

@@ -2,16 +2,46 @@
 
 Concurrency is bounded by a semaphore; timeouts, 429s, 5xx and dropped connections are retried with exponential backoff
 by the openai client itself (max_retries); a request that still fails becomes a Completion with `error`, so its record
-goes to quarantine and the run goes on. The key comes from an environment variable only and is never logged.
+goes to quarantine and the run goes on. Such an error is marked transient (connection, timeout, 429, 5xx): the record
+stays pending and the next run retries it; other statuses (400, 401, 404) are final. The key comes from an environment
+variable only, and is cut out of every error text (a 401 body may echo it) before the text goes anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, OnDone, OpenAILLMConfig, Request
+from mlift.llm.base import PROMPT_TOO_LONG, Completion, GenParams, OnDone, OpenAILLMConfig, Request, transient_error
+from mlift.recipe import RecipeError
+
+_BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
+_TOO_LONG = re.compile(r"(?i)maximum context length|context length|too many tokens|prompt is too long")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """The text without the given secrets and without anything that looks like a bearer token or an api_key value."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(lambda m: m.group(1) + "***", text)
+
+
+def describe_failure(exc: Exception, secrets: tuple[str, ...] = ()) -> str:
+    """The error text of a request that failed after the client's retries, with its category (see mlift.llm.base)."""
+    import openai
+
+    msg = redact(f"{type(exc).__name__}: {str(exc)[:300]}", secrets)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.APIStatusError) and status is not None and status < 500 and status not in (408, 409, 429):
+        return f"{PROMPT_TOO_LONG}: {msg}" if status in (400, 413, 422) and _TOO_LONG.search(msg) else msg
+    return transient_error(msg)  # connection, timeout, 408/409/429, 5xx, or anything else the client raised
+
+
+class MissingKeyError(RecipeError, RuntimeError):
+    """A setup error, not a record's: the run stops with a message (exit 2) instead of retrying every request."""
 
 
 class OpenAIBackend:
@@ -31,7 +61,7 @@ class OpenAIBackend:
         if key:
             return key
         if self.base_url is None:
-            raise RuntimeError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
+            raise MissingKeyError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
         return "EMPTY"  # local servers accept any key
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
@@ -49,7 +79,7 @@ class OpenAIBackend:
                     try:
                         out = await self._call(client, req, params)
                     except Exception as exc:  # after the client's own retries
-                        out = Completion(text=None, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                        out = Completion(text=None, error=describe_failure(exc, (self._api_key(),)))
                 if on_done:
                     on_done([(i, out)])
                 return out

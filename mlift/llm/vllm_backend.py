@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlift.llm.base import Completion, GenParams, OnDone, Request, VLLMConfig
+from mlift.llm.base import Completion, GenParams, OnDone, Request, VLLMConfig, fit_prompt
 
 
 class VLLMBackend:
@@ -20,27 +20,50 @@ class VLLMBackend:
         self.engine = LLM(model=cfg.model, revision=cfg.revision, tensor_parallel_size=cfg.tensor_parallel_size,
                           gpu_memory_utilization=cfg.gpu_memory_utilization, max_model_len=cfg.max_model_len,
                           dtype=cfg.dtype, seed=seed)
+        self.tokenizer = self.engine.get_tokenizer()
+        self.context = self.engine.llm_engine.model_config.max_model_len
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype}
+
+    def _ids(self, r: Request) -> list[int]:
+        if r.messages is not None:
+            return list(self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=True))
+        return list(self.tokenizer(r.prompt)["input_ids"])
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
         from vllm import SamplingParams
 
         sampling = SamplingParams(max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p,
                                   stop=params.stop or None, seed=params.seed)
-        chats = [r for r in requests if r.messages is not None]
-        prompts = [r for r in requests if r.prompt is not None]
+        # vLLM raises on a prompt longer than max_model_len (for the whole call): check each one before sending.
+        refused: dict[int, Completion] = {}
+        cut: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            ids = self._ids(r)
+            fitted, why = fit_prompt(ids, params.max_new_tokens, self.context, self.cfg.prompt_too_long)
+            if why:
+                refused[i] = Completion(text=None, error=why, prompt_tokens=len(ids))
+            elif len(fitted) < len(ids):
+                cut[i] = fitted
+        chats = [i for i, r in enumerate(requests) if r.messages is not None and i not in refused and i not in cut]
+        prompts = [i for i, r in enumerate(requests) if r.prompt is not None and i not in refused and i not in cut]
         outputs: dict[int, Any] = {}
         if chats:
-            outs = self.engine.chat([r.messages for r in chats], sampling, use_tqdm=False)
-            outputs.update({id(r): o for r, o in zip(chats, outs)})
+            outs = self.engine.chat([requests[i].messages for i in chats], sampling, use_tqdm=False)
+            outputs.update(zip(chats, outs))
         if prompts:
-            outs = self.engine.generate([r.prompt for r in prompts], sampling, use_tqdm=False)
-            outputs.update({id(r): o for r, o in zip(prompts, outs)})
+            outs = self.engine.generate([requests[i].prompt for i in prompts], sampling, use_tqdm=False)
+            outputs.update(zip(prompts, outs))
+        if cut:
+            outs = self.engine.generate([{"prompt_token_ids": ids} for ids in cut.values()], sampling, use_tqdm=False)
+            outputs.update(zip(cut, outs))
         results = []
-        for r in requests:
-            o = outputs[id(r)]
+        for i in range(len(requests)):
+            if i in refused:
+                results.append(refused[i])
+                continue
+            o = outputs[i]
             gen = o.outputs[0]
             results.append(Completion(text=gen.text, prompt_tokens=len(o.prompt_token_ids or []),
                                       completion_tokens=len(gen.token_ids)))
