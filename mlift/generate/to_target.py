@@ -29,7 +29,7 @@ class TargetLanguageCheck:
         self.cfg = cfg
 
     def __call__(self, text: str) -> tuple[tuple[str, str] | None, float | None]:
-        if not self.cfg.enabled:
+        if not (self.cfg.enabled and self.cfg.check_instruction):
             return None, None
         p, top = lang_score(text, self.codes, self.cfg.model)
         if p < self.cfg.min_score:
