@@ -97,7 +97,7 @@ def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True)
                 raise
             ds = []
         info: dict[str, Any] = {"path": src.path, "kind": "hub" if files is None else "files", "weight": src.weight,
-                                "fingerprint": fingerprint(src), "examples": len(ds),
+                                "hash": fingerprint(src), "examples": len(ds),
                                 "bad_lines": _count_lines(quarantine) - before}
         if files is not None:
             info["files"] = len(files)
