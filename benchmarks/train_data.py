@@ -39,7 +39,23 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start = time.time()
-    if mode == "bare":
+    if mode == "before":  # what mlift/train_data.py did before: Python lists, json.dumps hash, Dataset.from_list
+        import hashlib
+
+        from datasets import Dataset
+        from transformers import AutoTokenizer
+        from trl import SFTConfig, SFTTrainer
+
+        from mlift.chat import DEFAULT_CHAT_TEMPLATE
+
+        rows = [{"messages": json.loads(line)["messages"], "lang": "eng_Latn"} for line in open(data, encoding="utf-8")]
+        hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
+        ds = Dataset.from_list(rows).select_columns(["messages"])
+        tok = AutoTokenizer.from_pretrained(model)
+        tok.chat_template = DEFAULT_CHAT_TEMPLATE
+        args = SFTConfig(output_dir=out, dataset_num_proc=num_proc, **SFT)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    elif mode == "bare":
         from datasets import load_dataset
         from transformers import AutoTokenizer
         from trl import SFTConfig, SFTTrainer
@@ -68,7 +84,7 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
 def run(mode: str, data: Path, model: str, tmp: Path, cache: Path, num_proc: int) -> dict:
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "MLIFT_DATA_CACHE": str(cache / "mlift"),
            "TQDM_DISABLE": "1", "PYTHONPATH": str(REPO)}
-    r = subprocess.run([sys.executable, __file__, "--child", mode if mode == "bare" else "ours", "--data", str(data),
+    r = subprocess.run([sys.executable, __file__, "--child", mode if mode in ("bare", "before") else "ours", "--data", str(data),
                         "--model", model, "--out", str(tmp / mode), "--num-proc", str(num_proc)],
                        env=env, capture_output=True, text=True)
     if r.returncode:
@@ -81,6 +97,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--model", default=str(REPO.parent / "shared" / "models" / "stories260K"))
     ap.add_argument("--num-proc", type=int, default=1)
+    ap.add_argument("--modes", default="bare,ours-cold,ours-warm,before")
     ap.add_argument("--child")
     ap.add_argument("--data")
     ap.add_argument("--out")
@@ -93,11 +110,12 @@ def main() -> None:
         t0 = time.time()
         make_data(data, a.n)
         print(f"{a.n} conversations, {data.stat().st_size / 1e6:.0f} MB JSONL ({time.time() - t0:.0f} s to write)")
-        res = {"bare (load_dataset json + TRL)": run("bare", data, a.model, tmp, tmp / "cache-bare", a.num_proc),
-               "ours, cold": run("ours-cold", data, a.model, tmp, tmp / "cache-ours", a.num_proc),
-               "ours, other rank / rerun": run("ours-warm", data, a.model, tmp, tmp / "cache-ours", a.num_proc)}
-    base = res["bare (load_dataset json + TRL)"]
-    print("| run | seconds | peak RSS (MB) | examples | time vs bare | RSS vs bare |\n|---|---|---|---|---|---|")
+        names = {"bare": "bare (load_dataset json + TRL)", "ours-cold": "ours, cold",
+                 "ours-warm": "ours, other rank / rerun", "before": "before (lists + Dataset.from_list)"}
+        caches = {"bare": "cache-bare", "ours-cold": "cache-ours", "ours-warm": "cache-ours", "before": "cache-before"}
+        res = {names[m]: run(m, data, a.model, tmp, tmp / caches[m], a.num_proc) for m in a.modes.split(",")}
+    base = next(iter(res.values()))
+    print("| run | seconds | peak RSS (MB) | examples | time vs first | RSS vs first |\n|---|---|---|---|---|---|")
     for name, r in res.items():
         print(f"| {name} | {r['seconds']} | {r['peak_rss_mb']} | {r['examples']} | "
               f"{r['seconds'] / base['seconds']:.2f} | {r['peak_rss_mb'] / base['peak_rss_mb']:.2f} |")
