@@ -26,9 +26,9 @@ SFT = {"learning_rate": 1e-3, "per_device_train_batch_size": 8, "max_length": 25
 
 
 def rows(data: Path, limit: int) -> list[dict]:
-    from mlift.train_data import to_messages
+    from mlift.sources import DataSource, iter_source
 
-    return [{"messages": to_messages(r)} for r in json.loads(data.read_text())[:limit]]
+    return [{"messages": r["messages"]} for r in iter_source(DataSource(path=str(data), limit=limit))]
 
 
 def bare_trl(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:
@@ -53,7 +53,7 @@ def mlift_train(model: str, data: Path, out: Path, steps: int, limit: int) -> di
     sft = {k: v for k, v in SFT.items() if k not in ("seed", "data_seed")}
     recipe = load_train_recipe(None, base={
         "seed": 0, "output_dir": str(out), "model": {"name_or_path": model},
-        "data": {"datasets": [{"path": str(data), "max_samples": limit}], "shuffle": False},
+        "data": {"datasets": [{"path": str(data), "limit": limit}], "shuffle": False},
         "sft": {**sft, "max_steps": steps}})
     trainer, _ = build_trainer(recipe)
     return _timed(trainer)
@@ -76,7 +76,7 @@ def real_token_fraction(model: str, data: Path, packing: bool, limit: int, batch
     with tempfile.TemporaryDirectory() as tmp:
         recipe = load_train_recipe(None, base={
             "seed": 0, "output_dir": tmp, "model": {"name_or_path": model},
-            "data": {"datasets": [{"path": str(data), "max_samples": limit}]},
+            "data": {"datasets": [{"path": str(data), "limit": limit}]},
             "sft": {**{k: v for k, v in SFT.items() if k not in ("seed", "data_seed")}, "packing": packing}})
         trainer, _ = build_trainer(recipe)
         real = total = 0

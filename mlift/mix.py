@@ -15,12 +15,10 @@ Fixed budgets split over languages or weighted sources use the largest-remainder
 
 from __future__ import annotations
 
-import glob
 import json
 import random
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -28,7 +26,8 @@ from pydantic import Field, model_validator
 from mlift.contamination import BuildCheck
 from mlift.languages import LangCode, get_language
 from mlift.recipe import RecipeError, Schema
-from mlift.records import Record, read_records
+from mlift.records import Record
+from mlift.sources import DataSource, SourceRead
 
 # ---- counting rules (pure functions) ----
 
@@ -97,68 +96,15 @@ def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
 
 # ---- sources ----
 
-class DataSource(Schema):
-    path: str | None = Field(None, description="an mlift run dir (its dataset/*/shard-*.jsonl), a JSONL file or a glob")
-    hf: str | None = Field(None, description="HF dataset id (rows with `messages`, or instruction/input/output)")
-    hf_config: str | None = None
-    split: str = "train"
-    lang: str | None = Field(None, description="language of rows without one; with an mlift source: keep only it")
-    mapping: dict[str, str] = Field(default_factory=lambda: {"instruction": "instruction", "input": "input",
-                                                               "output": "output"})
-
-
-def _to_chat(row: dict[str, Any], mapping: dict[str, str]) -> list[dict[str, str]]:
-    from mlift.baselines.common import chat, user_text
-
-    if isinstance(row.get("messages"), list):
-        return row["messages"]
-    get = {k: str(row.get(col) or "") for k, col in mapping.items()}
-    if not get.get("instruction") or not get.get("output"):
-        raise RecipeError(f"row has neither messages nor {mapping['instruction']}/{mapping['output']}: {list(row)}")
-    return chat(user_text(get["instruction"], get.get("input", "")), get["output"])
-
-
-def load_source(src: DataSource) -> list[Record]:
-    if (src.path is None) == (src.hf is None):
-        raise RecipeError("a mixture source needs exactly one of path or hf")
-    default_lang = get_language(src.lang).flores if src.lang else None
-    rows: list[dict[str, Any]] = []
-    if src.path is not None:
-        p = Path(src.path)
-        if p.is_dir():
-            files = sorted(glob.glob(str(p / "dataset/*/shard-*.jsonl"))) or sorted(glob.glob(str(p / "*.jsonl")))
-        elif p.is_file():
-            files = [str(p)]
-        else:
-            files = sorted(glob.glob(src.path))
-        if not files:
-            raise RecipeError(f"mixture source {src.path}: no data files")
-        for f in files:
-            if f.endswith(".json"):
-                rows += json.loads(Path(f).read_text(encoding="utf-8"))
-                continue
-            for rec in read_records(f):
-                if isinstance(rec, Record):
-                    rows.append(rec.to_json())
-        name = p.name
-    else:
-        import datasets
-
-        rows = [dict(r) for r in datasets.load_dataset(src.hf, src.hf_config, split=src.split)]
-        name = src.hf.split("/")[-1]
-    out = []
-    for i, row in enumerate(rows):
-        lang = row.get("lang") or default_lang
-        if not lang:
-            raise RecipeError(f"mixture source {src.path or src.hf}: rows without `lang`; set lang:")
-        lang = get_language(lang).flores
-        if default_lang and row.get("lang") and lang != default_lang:
-            continue
-        meta = dict(row.get("meta") or {})
-        meta.setdefault("source_id", str(row.get("id", f"{name}-{i}")))
-        out.append(Record(id=str(row.get("id", f"{name}-{i}")), lang=lang,
-                          fields={"messages": _to_chat(row, src.mapping)}, meta=meta))
-    return out
+def load_source(src: DataSource, ledger: list[SourceRead] | None = None) -> list[Record]:
+    """The source's records (every row needs a language: its own `lang` or the source's); its bad lines are kept in
+    `ledger` for the quarantine and the manifest."""
+    read = SourceRead(src)
+    if ledger is not None:
+        ledger.append(read)
+    if any(not r.lang for r in read.records):
+        raise RecipeError(f"mixture source {src.path}: rows without `lang`; set lang:")
+    return read.records
 
 
 # ---- mixtures ----
@@ -223,9 +169,9 @@ def _sample(rng: random.Random, items: list[Record], k: int, what: str) -> list[
     return rng.sample(items, k)
 
 
-def build_pinch(cfg: PinchMix, seed: int) -> tuple[list[Record], dict[str, Any]]:
-    english = load_source(cfg.english)
-    pool = load_source(cfg.multilingual)
+def build_pinch(cfg: PinchMix, seed: int, ledger: list[SourceRead]) -> tuple[list[Record], dict[str, Any]]:
+    english = load_source(cfg.english, ledger)
+    pool = load_source(cfg.multilingual, ledger)
     plan = pinch_plan(len(english), cfg.langs, cfg.percent, cfg.count, cfg.remainder, seed)
     rng = random.Random(seed)
     positions = list(range(len(english)))
@@ -263,20 +209,29 @@ def build_pinch(cfg: PinchMix, seed: int) -> tuple[list[Record], dict[str, Any]]
     return out, {"plan": plan.to_json(), "parallel_replacements": parallel_hits}
 
 
-def build(cfg: MixRecipe) -> tuple[list[Record], dict[str, Any]]:
+def build(cfg: MixRecipe) -> tuple[list[Record], dict[str, Any], list[SourceRead]]:
+    """(records, plan info, what each source read gave: counts and bad lines for the quarantine)."""
+    ledger: list[SourceRead] = []
+    records, info = _build(cfg, ledger)
+    info["sources"] = [r.info for r in ledger]
+    info["bad_lines"] = sum(len(r.bad) for r in ledger)
+    return records, info, ledger
+
+
+def _build(cfg: MixRecipe, ledger: list[SourceRead]) -> tuple[list[Record], dict[str, Any]]:
     m, seed = cfg.mixture, cfg.seed
     rng = random.Random(seed)
     if isinstance(m, PinchMix):
-        return build_pinch(m, seed)
+        return build_pinch(m, seed, ledger)
     if isinstance(m, MonolingualMix):
         lang = get_language(m.lang).flores
-        items = [r for r in load_source(m.source) if r.lang == lang]
+        items = [r for r in load_source(m.source, ledger) if r.lang == lang]
         picked = items if m.budget is None else _sample(rng, items, m.budget, f"monolingual {lang}")
         return picked, {"plan": {"lang": lang, "available": len(items), "count": len(picked)}}
     if isinstance(m, KLangMix):
         langs = list(dict.fromkeys(get_language(x).flores for x in m.langs))
         counts = even_split(m.budget, langs)
-        items = load_source(m.source)
+        items = load_source(m.source, ledger)
         taken: set[str] = set()
         out = []
         for lang in langs:
@@ -289,8 +244,8 @@ def build(cfg: MixRecipe) -> tuple[list[Record], dict[str, Any]]:
     counts = apportion(m.budget, {str(i): it.weight for i, it in enumerate(m.sources)})
     out = []
     for i, it in enumerate(m.sources):
-        out += _sample(rng, load_source(it.source), counts[str(i)], f"weighted source {i}")
-    plan = {"budget": m.budget, "per_source": [{"source": it.source.path or it.source.hf, "weight": it.weight,
+        out += _sample(rng, load_source(it.source, ledger), counts[str(i)], f"weighted source {i}")
+    plan = {"budget": m.budget, "per_source": [{"source": it.source.path, "weight": it.weight,
                                                  "count": counts[str(i)]} for i, it in enumerate(m.sources)]}
     return out, {"plan": plan}
 
@@ -302,7 +257,7 @@ def uniform_meta(rec: Record) -> Record:
     flat = {"source_id": str(meta.get("source_id", rec.id)), "replaces": str(meta.get("replaces", "")),
             "origin_meta": json.dumps({k: v for k, v in meta.items() if k not in ("source_id", "replaces")},
                                       ensure_ascii=False, sort_keys=True, default=str)}
-    return Record(rec.id, rec.lang, {"messages": rec["messages"]}, flat)
+    return Record(rec.id, rec.lang, {"messages": rec["messages"]}, flat)  # Alpaca fields stay out: one schema
 
 
 class EmitStage:

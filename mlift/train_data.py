@@ -1,133 +1,132 @@
-"""Training data for SFT: load mlift datasets (dirs of `shard-*.jsonl`), local json/jsonl/parquet files and HF hub
-datasets into one conversational `messages` column, and mix them by weight, deterministically from the seed."""
+"""Training data for SFT: the recipe's sources (mlift.sources: mlift datasets, chat / Alpaca JSON(L), parquet, HF
+hub ids) mixed by weight into one `messages` + `lang` Arrow dataset, deterministically from the seed.
+
+The mixture is built once and cached on disk (memory-mapped Arrow), keyed by a fingerprint of the sources (their
+files' path, size and mtime, or the hub settings) and the data section + seed. Under `accelerate launch` the main
+process builds it (train.py wraps this in `main_process_first`) and the other ranks load the cache; because the
+dataset is file-backed, TRL's tokenization (`dataset_num_proc`, run main-process-first by TRL) is cached next to it
+and loaded by the other ranks too. Malformed rows go to `<cache>/quarantine.jsonl` with file:line, counted per source.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from mlift.recipe import Schema
+from mlift.records import BadLine, dumps
+from mlift.sources import DataSource, fingerprint, iter_source, source_files
+
+CACHE_VERSION = 1  # bump when the mixture's layout or rule changes
 
 
-class DatasetSource(Schema):
-    path: str = Field(description="mlift dataset dir (shard-*.jsonl), a .json/.jsonl/.parquet file, or an HF hub id")
+class DatasetSource(DataSource):
     weight: float = Field(1.0, gt=0, description="example multiplier: 0.5 keeps a seeded half, 2 repeats twice")
-    split: str = "train"
-    name: str | None = Field(None, description="HF dataset config name")
-    revision: str | None = None
-    langs: list[str] | None = Field(None, description="keep only records whose `lang` is listed")
-    max_samples: int | None = Field(None, ge=1, description="cap before weighting")
 
 
-def source_kind(path: str) -> str:
-    p = Path(path)
-    if p.is_dir():
-        return "mlift" if any(p.glob("shard-*.jsonl")) else "dir"
-    if p.suffix in (".json", ".jsonl"):
-        return "json"
-    if p.suffix == ".parquet":
-        return "parquet"
-    return "hub"
+def features():
+    import datasets
+
+    msg = {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    return datasets.Features({"messages": datasets.List(msg), "lang": datasets.Value("string")})
 
 
-def to_messages(row: dict[str, Any]) -> list[dict[str, str]]:
-    """One row in any supported layout -> chat messages."""
-    if row.get("messages"):
-        return [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
-    if "prompt" in row and "completion" in row:
-        prompt, completion = row["prompt"], row["completion"]
-        if isinstance(prompt, list):
-            return [*prompt, *completion]
-        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
-    if "instruction" in row and "output" in row:  # alpaca / Bactrian-X
-        from mlift.baselines.common import chat, user_text
-
-        return chat(user_text(row["instruction"], row.get("input") or ""), row["output"])
-    raise ValueError(f"cannot read a conversation from a row with keys {sorted(row)} "
-                     "(expected messages, prompt/completion, or instruction/output)")
+def _rows(src_json: str, quarantine: str):
+    """from_generator's generator: the source's rows as {messages, lang}; bad lines appended to `quarantine`."""
+    src = DatasetSource.model_validate_json(src_json)
+    with open(quarantine, "a", encoding="utf-8") as bad:
+        for item in iter_source(src):
+            if isinstance(item, BadLine):
+                bad.write(dumps({**item.to_json(), "data_source": src.path, "where": f"{item.source}:{item.line}"}) + "\n")
+                continue
+            yield {"messages": item.fields["messages"], "lang": item.lang}
 
 
-def _file_hash(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
+def cache_root() -> Path:
+    import datasets
+
+    return Path(os.environ.get("MLIFT_DATA_CACHE") or Path(datasets.config.HF_DATASETS_CACHE) / "mlift_mixtures")
 
 
-def load_source(src: DatasetSource) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rows as {"messages", "lang"} plus provenance (kind, file hash or hub fingerprint)."""
-    kind = source_kind(src.path)
-    info: dict[str, Any] = {"path": src.path, "kind": kind, "weight": src.weight}
-    if kind == "mlift":
-        from mlift.records import BadLine, read_records
-
-        files = sorted(Path(src.path).glob("shard-*.jsonl"))
-        rows, bad = [], 0
-        for f in files:
-            for rec in read_records(f):
-                if isinstance(rec, BadLine):
-                    bad += 1
-                    continue
-                rows.append({"messages": to_messages(rec.fields), "lang": rec.lang})
-        info.update(files=len(files), hash=_file_hash(files), bad_lines=bad)
-    elif kind in ("json", "parquet"):
-        import datasets
-
-        ds = datasets.load_dataset(kind, data_files=src.path, split="train")
-        rows = [{"messages": to_messages(r), "lang": r.get("lang") or ""} for r in ds]
-        info.update(hash=_file_hash([Path(src.path)]))
-    elif kind == "hub":
-        import datasets
-
-        ds = datasets.load_dataset(src.path, src.name, split=src.split, revision=src.revision)
-        rows = [{"messages": to_messages(r), "lang": r.get("lang") or ""} for r in ds]
-        info.update(hash=ds._fingerprint, split=src.split, name=src.name, revision=src.revision)
-    else:
-        raise ValueError(f"data.datasets: {src.path}: a directory without shard-*.jsonl files")
-    if src.langs:
-        rows = [r for r in rows if r["lang"] in src.langs]
-    if src.max_samples:
-        rows = rows[: src.max_samples]
-    info["examples"] = len(rows)
-    return rows, info
+def mixture_key(sources: list[DatasetSource], seed: int, shuffle: bool) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, "seed": seed, "shuffle": shuffle,
+                       "sources": [[s.model_dump(mode="json"), fingerprint(s)] for s in sources]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def weighted(rows: list[dict[str, Any]], weight: float, rng) -> list[dict[str, Any]]:
+def weighted_indices(n: int, weight: float, rng: random.Random) -> list[int]:
     """Repeat whole copies for the integer part, a seeded sample for the fraction."""
     whole, frac = int(weight), weight - int(weight)
-    out = rows * whole
-    k = round(frac * len(rows))
+    out = list(range(n)) * whole
+    k = round(frac * n)
     if k:
-        out += [rows[i] for i in sorted(rng.sample(range(len(rows)), k))]
+        out += sorted(rng.sample(range(n), k))
     return out
 
 
 def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True):
-    """The mixed training set (a `datasets.Dataset` with `messages` and `lang`) and per-source provenance."""
-    import random
-
+    """The mixed training set (a file-backed `datasets.Dataset` with `messages` and `lang`) and its provenance."""
     import datasets
 
+    key = mixture_key(sources, seed, shuffle)
+    home = cache_root() / key
+    if (home / "info.json").is_file():
+        info = json.loads((home / "info.json").read_text(encoding="utf-8"))
+        return datasets.load_from_disk(str(home / "mixture")), {**info, "cache": "hit"}
+    work = home.with_name(key + ".building")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    quarantine = work / "quarantine.jsonl"
     rng = random.Random(seed)
-    mixed: list[dict[str, Any]] = []
-    infos = []
-    for src in sources:
-        rows, info = load_source(src)
-        if not rows:
-            raise ValueError(f"data.datasets: {src.path}: no examples (after langs/max_samples filters)")
-        picked = weighted(rows, src.weight, rng)
-        info["mixed_examples"] = len(picked)
-        mixed.extend(picked)
+    parts, infos = [], []
+    for k, src in enumerate(sources):
+        files = source_files(src)
+        before = _count_lines(quarantine)
+        try:
+            ds = datasets.Dataset.from_generator(_rows, features=features(), cache_dir=str(work / f"source-{k}"),
+                                                 gen_kwargs={"src_json": src.model_dump_json(),
+                                                             "quarantine": str(quarantine)})
+        except ValueError as exc:  # datasets refuses an empty generator: "... corresponds to no data!"
+            if "no data" not in str(exc):
+                raise
+            ds = []
+        info: dict[str, Any] = {"path": src.path, "kind": "hub" if files is None else "files", "weight": src.weight,
+                                "hash": fingerprint(src), "examples": len(ds),
+                                "bad_lines": _count_lines(quarantine) - before}
+        if files is not None:
+            info["files"] = len(files)
+        if not len(ds):
+            raise ValueError(f"data.datasets: {src.path}: no examples (after langs/limit filters; "
+                             f"{info['bad_lines']} malformed rows)")
+        idx = weighted_indices(len(ds), src.weight, rng)
+        info["mixed_examples"] = len(idx)
+        parts.append(ds.select(idx))
         infos.append(info)
+    mixed = datasets.concatenate_datasets(parts)
     if shuffle:
-        rng.shuffle(mixed)
-    blob = json.dumps([r["messages"] for r in mixed], ensure_ascii=False, sort_keys=True).encode()
-    mix_info = {"sources": infos, "examples": len(mixed), "hash": hashlib.sha256(blob).hexdigest()[:16]}
-    return datasets.Dataset.from_list(mixed), mix_info
+        order = list(range(len(mixed)))
+        rng.shuffle(order)
+        mixed = mixed.select(order)
+    mixed.save_to_disk(str(work / "mixture"))  # flattened: one contiguous Arrow table, read back memory-mapped
+    for k in range(len(sources)):
+        shutil.rmtree(work / f"source-{k}", ignore_errors=True)
+    mix_info = {"sources": infos, "examples": len(mixed), "hash": key, "cache_dir": str(home),
+                "bad_lines": sum(i["bad_lines"] for i in infos),
+                "quarantine": str(home / "quarantine.jsonl") if quarantine.exists() else None}
+    (work / "info.json").write_text(json.dumps(mix_info, indent=1), encoding="utf-8")
+    shutil.rmtree(home, ignore_errors=True)
+    work.rename(home)  # complete or absent: a killed build is redone, never half-read
+    return datasets.load_from_disk(str(home / "mixture")), {**mix_info, "cache": "built"}
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)

@@ -169,15 +169,41 @@ class Seq2SeqTranslator:
         return None, None, ""  # marian: one model per direction
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[Completion]:
+        """Sentence by sentence (MT models are trained on sentences and stop early on long inputs), each line's
+        sentences rejoined with the original separators, so the whole text and its line breaks survive. A text with a
+        sentence whose output hit max_new_tokens fails with `translation_truncated`."""
+        s, t = get_language(src), get_language(tgt)
+        plans = [split_units(text) for text in texts]
+        units = list(dict.fromkeys(u for plan in plans for u in plan[1::2]))
+        done = dict(zip(units, self._translate_units(units, s, t)))
+        self.counters["requests"] += len(texts)
+        results = []
+        for text, plan in zip(texts, plans):
+            if not text.strip():
+                results.append(Completion(text=None, error="empty source text"))
+                continue
+            outs = [done[u] for u in plan[1::2]]
+            bad = next((o for o in outs if o.error and o.error.startswith(TRUNCATED)), None) or \
+                next((o for o in outs if not o.ok), None)
+            if bad is not None:
+                results.append(Completion(text=None, error=bad.error))
+                continue
+            pieces = [piece if k % 2 == 0 else outs[k // 2].text for k, piece in enumerate(plan)]
+            results.append(Completion(text="".join(pieces).strip(), prompt_tokens=sum(o.prompt_tokens for o in outs),
+                                      completion_tokens=sum(o.completion_tokens for o in outs),
+                                      cached=all(o.cached for o in outs)))
+        return results
+
+    def _translate_units(self, units: list[str], s: Language, t: Language) -> list[Completion]:
+        """One sentence per request, batched, through the cache (only complete translations are cached)."""
         import torch
 
-        s, t = get_language(src), get_language(tgt)
         src_lang, forced, prefix = self._codes(s, t)
         identity = {"backend": "seq2seq", "model": self.cfg.model, "revision": self.cfg.revision, "family": self.family}
         params = {"src": s.flores, "tgt": t.flores, "max_new_tokens": self.cfg.max_new_tokens, "beams": self.cfg.num_beams}
-        keys = [request_key(identity, params, {"text": x}) for x in texts]
+        keys = [request_key(identity, params, {"text": x}) for x in units]
         hits = self.cache.get_many(keys) if self.cache is not None else {}
-        todo = [i for i, k in enumerate(keys) if k not in hits and texts[i].strip()]
+        todo = [i for i, k in enumerate(keys) if k not in hits]
         fresh: dict[int, Completion] = {}
         if src_lang is not None:
             self.tokenizer.src_lang = src_lang
@@ -186,7 +212,7 @@ class Seq2SeqTranslator:
             raise ValueError(f"{self.cfg.model} has no language token {forced!r} for {t.name}")
         for start in range(0, len(todo), self.cfg.batch_size):
             idx = todo[start:start + self.cfg.batch_size]
-            batch = self.tokenizer([prefix + texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
+            batch = self.tokenizer([prefix + units[i] for i in idx], return_tensors="pt", padding=True, truncation=True)
             batch = batch.to(self.device)
             kwargs: dict[str, Any] = {"max_new_tokens": self.cfg.max_new_tokens, "num_beams": self.cfg.num_beams}
             if forced_id is not None:
@@ -199,25 +225,57 @@ class Seq2SeqTranslator:
                 n_out = int((out[row] != self.tokenizer.pad_token_id).sum())
                 comp = Completion(text=decoded[row].strip(), prompt_tokens=int(batch["attention_mask"][row].sum()),
                                   completion_tokens=n_out)
-                if not comp.text:
+                if self._hit_limit(out[row]):
+                    comp = Completion(text=None, error=f"{TRUNCATED}: the output of a {len(units[i])}-character "
+                                      f"sentence reached max_new_tokens={self.cfg.max_new_tokens}",
+                                      prompt_tokens=comp.prompt_tokens, completion_tokens=n_out)
+                elif not comp.text:
                     comp = Completion(text=None, error="empty translation")
                 fresh[i] = comp
                 got.append((keys[i], comp))
                 self.counters["prompt_tokens"] += comp.prompt_tokens
                 self.counters["completion_tokens"] += comp.completion_tokens
+                self.counters["truncated"] += int(bool(comp.error and comp.error.startswith(TRUNCATED)))
             if self.cache is not None:
                 self.cache.put_many(got)
-        self.counters["requests"] += len(texts)
+        self.counters["sentences"] += len(units)
         self.counters["cache_hits"] += len(hits)
-        results = []
-        for i, k in enumerate(keys):
-            if k in hits:
-                results.append(hits[k])
-            elif i in fresh:
-                results.append(fresh[i])
-            else:
-                results.append(Completion(text=None, error="empty source text"))
-        return results
+        return [hits[k] if k in hits else fresh[i] for i, k in enumerate(keys)]
+
+    def _hit_limit(self, row) -> bool:
+        """Did generation stop at max_new_tokens rather than at EOS? Without forced EOS: no EOS was generated. With a
+        forced EOS at the limit (Marian's config), an output of exactly max_new_tokens is counted as cut too."""
+        gen = row[1:].tolist()  # row[0] is the decoder start token
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        ends = [k for k, tok in enumerate(gen) if tok in eos_ids]
+        if not ends:
+            return True
+        forced_eos = getattr(self.model.generation_config, "forced_eos_token_id", None)
+        return forced_eos is not None and ends[0] + 1 >= self.cfg.max_new_tokens
+
+
+TRUNCATED = "translation_truncated"
+
+
+def split_units(text: str) -> list[str]:
+    """[separator, sentence, separator, sentence, ..., separator]: the sentences of each line (mlift's sentence spans)
+    and everything between them verbatim (spaces, line breaks), so "".join(...) gives back `text`."""
+    pieces, pos = [], 0
+    for a, b in _line_spans(text):
+        pieces += [text[pos:a], text[a:b]]
+        pos = b
+    return pieces + [text[pos:]]
+
+
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    from mlift.generate.text import sentence_spans
+
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        spans += sentence_spans(text, pos, pos + len(line))
+        pos += len(line) + 1
+    return spans
 
 
 def detect_family(model_type: str, tokenizer: Any) -> str:
@@ -239,6 +297,7 @@ class TranslateStage:
     number of outputs sends the record to quarantine with the reason; nothing is dropped silently."""
 
     one_to_one = True
+    drop_reasons = (TRUNCATED,)  # a known limit, not a fault: dropped (counted), not quarantined
 
     def __init__(self, name: str, translator: Translator, fields: dict[str, str], tgt: str, src: str | None = None,
                  batch_size: int = 32):
@@ -283,11 +342,15 @@ class TranslateStage:
                 for i, out in zip(todo, outs):
                     if out.ok and out.text.strip():
                         results[i][dst_field] = out.text
+                    elif out.error and out.error.startswith(TRUNCATED):
+                        failures[i] = (TRUNCATED, out.error)
                     else:
                         failures[i] = ("translation_failed", out.error or "empty translation")
         outcomes = []
         for i, rec in enumerate(batch):
-            if i in failures:
+            if i in failures and failures[i][0] in self.drop_reasons:
+                outcomes.append(Outcome.drop(rec, *failures[i]))
+            elif i in failures:
                 outcomes.append(Outcome.quarantine(rec, *failures[i]))
             else:
                 rec.fields.update(results[i])

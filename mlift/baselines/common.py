@@ -1,66 +1,49 @@
-"""What the baseline builders share: the English source loader (Alpaca JSON / JSONL / HF dataset, field mapping),
+"""What the baseline builders share: the English source loader (mlift.sources: Alpaca JSON / JSONL / HF dataset),
 input sharding, and the chat record shape TRL trains on."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pydantic import Field
-
-from mlift.recipe import RecipeError, Schema
-from mlift.records import Record, read_records
+from mlift.recipe import RecipeError
+from mlift.records import BadLine, Record, read_records
 from mlift.runner import ShardInput
+from mlift.sources import DataSource, iter_source
 
 DATASET_GLOB = "dataset/*/shard-*.jsonl"  # kept records of every language; quarantine/ and dropped/ are one level deeper
 
 
-class PairSource(Schema):
-    """An English instruction set: a local Alpaca-style JSON list, a JSONL file, or a HF dataset; `mapping` names the
-    source columns for instruction / input / output (Dolly: instruction, context, response)."""
+class PairSource(DataSource):
+    """The English instruction set a baseline translates: mlift's one data-source schema (mlift.sources), English by
+    default. Dolly: `columns: {input: context, output: response}`."""
 
-    path: str | None = Field(None, description="local .json (a list of objects) or .jsonl")
-    hf: str | None = Field(None, description="HF dataset id, e.g. databricks/databricks-dolly-15k")
-    hf_config: str | None = None
-    split: str = "train"
-    mapping: dict[str, str] = Field(default_factory=lambda: {"instruction": "instruction", "input": "input",
-                                                               "output": "output"})
-    id_field: str | None = Field(None, description="column with a stable id; default: <name>-<row index>")
-    id_prefix: str | None = None
-    lang: str = "eng_Latn"
-    limit: int | None = Field(None, ge=1)
+    lang: str | None = "eng_Latn"
 
 
-def load_pairs(src: PairSource) -> list[Record]:
-    """Rows -> records with fields instruction/input/output (strings; a missing input is "")."""
-    if (src.path is None) == (src.hf is None):
-        raise RecipeError("source: give exactly one of path or hf")
-    if src.path is not None:
-        path = Path(src.path)
-        if not path.is_file():
-            raise RecipeError(f"source.path: file not found: {path}")
-        if path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        else:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        name = path.stem
-    else:
-        import datasets
-
-        rows = datasets.load_dataset(src.hf, src.hf_config, split=src.split)
-        name = src.hf.split("/")[-1]
-    prefix = src.id_prefix or name
-    out = []
-    for i, row in enumerate(rows):
-        if src.limit and len(out) >= src.limit:
-            break
-        fields = {k: str(row.get(col) or "") for k, col in src.mapping.items()}
-        rid = str(row[src.id_field]) if src.id_field else f"{prefix}-{i}"
-        out.append(Record(id=rid, lang=src.lang, fields=fields, meta={"source": name, "source_row": i}))
-    return out
+def load_pairs(src: DataSource) -> tuple[list[Record], list[BadLine]]:
+    """Rows -> records with fields instruction/input/output (a single-turn chat row gives its user and assistant
+    turns), and the rows that could not be read (file:line, reason) for the quarantine."""
+    out, bad = [], []
+    for item in iter_source(src):
+        if isinstance(item, BadLine):
+            bad.append(item)
+            continue
+        fields = {k: item.fields[k] for k in ("instruction", "input", "output") if k in item.fields}
+        if not fields:
+            turns = [m for m in item["messages"] if m["role"] != "system"]
+            if len(turns) != 2 or turns[0]["role"] != "user":
+                where, line = item.meta["source_row"].rsplit(":", 1)
+                bad.append(BadLine(where, int(line), str(item["messages"])[:10_000],
+                                   "a baseline needs single-turn rows (one user, one assistant message)"))
+                continue
+            fields = {"instruction": turns[0]["content"], "input": "", "output": turns[1]["content"]}
+        out.append(Record(item.id, item.lang or "eng_Latn", fields, item.meta))
+    if not out:
+        raise RecipeError(f"source {src.path}: no usable rows ({len(bad)} malformed)")
+    return out, bad
 
 
 def record_rng(seed: int, rid: str) -> random.Random:

@@ -82,7 +82,7 @@ def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, 
 def _contamination(out: Path, check: Any) -> dict[str, Any]:
     from mlift.baselines.common import DATASET_GLOB
     from mlift.contamination import check_records, print_report
-    from mlift.mix import DataSource, load_source
+    from mlift.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.sources)
 
     rep = check_records(load_source(DataSource(path=str(out / DATASET_GLOB))), check)
     print_report(rep)
@@ -108,6 +108,7 @@ def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
     from mlift.runner import guard_run_dir, write_input_shards
+    from mlift.sources import write_quarantine
     from mlift.translate import make_translator
 
     recipe = load_recipe(args.recipe, schema, args.overrides)
@@ -116,7 +117,11 @@ def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     src = get_language(cfg.source.lang).flores
     out, n = Path(cfg.output_dir), cfg.num_shards
     guard_run_dir(out, recipe)
-    source = write_input_shards(out / "input", load_pairs(cfg.source), n)  # type: ignore[arg-type]
+    pairs, bad = load_pairs(cfg.source)
+    quarantine = out / "quarantine" / "sources.jsonl"
+    quarantine.unlink(missing_ok=True)
+    write_quarantine(quarantine, bad, cfg.source.path)
+    source = {**write_input_shards(out / "input", pairs, n), "bad_lines": len(bad)}  # type: ignore[arg-type]
     translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
     return _Translating(recipe, targets, src, out, n, source, translator)
 

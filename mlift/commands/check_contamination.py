@@ -22,7 +22,7 @@ def main(args: argparse.Namespace) -> int:
         print_report,
         report,
     )
-    from mlift.mix import DataSource, load_source
+    from mlift.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.sources)
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
     from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest

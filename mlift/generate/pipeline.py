@@ -146,8 +146,8 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             plan = ensure_plan(run_dir / "select", run_dir / "score", n, lambda: plan_select(cfg, run_dir, models))
             stats[name] = runner.run(PlanStage("select", plan), prev(name))
         elif name == "to_target":
-            stage = ToTargetStage(models.back_translator, lang, bs, models.contamination) if todo(name) \
-                else _Done(name)
+            stage = ToTargetStage(models.back_translator, lang, bs, cfg.fragments.langid, models.contamination) \
+                if todo(name) else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         else:
             raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")

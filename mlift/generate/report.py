@@ -12,6 +12,7 @@ from typing import Any
 from mlift.generate.config import GenerateRecipe
 from mlift.generate.pipeline import FINAL, STEPS
 from mlift.generate.plan import iter_all
+from mlift.generate.score import weight_effects
 from mlift.languages import get_language
 from mlift.runner import collect_stats
 
@@ -130,6 +131,16 @@ def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
             c = f["contamination"]
             lines.append(f"| {lang} | {c['dropped']} | {c['flagged']} | {c['flagged_sets'] or '-'} |")
         lines += ["", "Checked against: " + ", ".join(fun[next(iter(fun))]["contamination"]["eval_sets"])]
+    effects = {lang: weight_effects([r.meta.get("scores", {}) for r in iter_all(out / lang / "score", cfg.num_shards)],
+                                    cfg.score, cfg.select.target) for lang in fun}
+    lines += ["", "## Quality weights", "", "Over the pairs the score step kept: each component's weight, its Spearman "
+              "rank correlation with the final quality, and the share of the top pairs by quality (the select target, "
+              "else the better half) that leave when that weight is set to 0.", "",
+              "| language | component | weight | Spearman with quality | top changed when zeroed |", "|---|---|---|---|---|"]
+    for lang, eff in effects.items():
+        for comp, e in eff.items():
+            lines.append(f"| {lang} | {comp} | {e['weight']} | {fmt(e['spearman_with_quality'])} | "
+                         f"{e['top_changed_when_zeroed']:.3f} |")
     lines += ["", "## Cost ledger", "", "| step | model | prompt tokens | completion tokens | cost (USD) |", "|---|---|---|---|---|"]
     for s, ms in ledger["per_step"].items():
         for m, c in ms.items():
@@ -161,7 +172,8 @@ def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
     lines += ["## Plots", ""] + [f"![{t}](report/{f})" for f, t in figs.items()] + [""]
     report = out / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"funnel": fun, "cost": ledger, "ratings": ratings}, indent=1,
+    (out / "report.json").write_text(json.dumps({"funnel": fun, "cost": ledger, "ratings": ratings,
+                                                            "quality_weights": effects}, indent=1,
                                                 ensure_ascii=False), encoding="utf-8")
     write_card(cfg, fun, recipe_hash)
     return report

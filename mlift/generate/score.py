@@ -1,14 +1,18 @@
 """Stage 4a: quality score of each (instruction_en, fragment_en) pair; the diversity selection is mlift.generate.select.
 
-quality = w_judge * (rating - 1) / 4 + w_length * [length ratio in range] + w_copy * (1 - copy) + w_lang * P(L | native)
-(weights normalized to sum 1). rating: an LLM judge's 1-5 answer; an unparsable answer uses `rating_fallback` (marked
-in meta) or, with no fallback, quarantines the pair (judge_unparsable). Hard filters drop with their reason:
+quality = w_judge * (rating - 1) / 4 + w_length * length_score + w_copy * (1 - copy) + w_lang * P(L | native)
+(weights normalized to sum 1). Every component is graded, so the heuristics also rank the pairs that pass their filters:
+length_score = 1 / (1 + |ln(ratio / length_target)|) is 1 at the recipe's target instruction/response length ratio.
+rating: the judge's 1-5 answer, read from what the prompt asks for ("Rating: N"), else "N/5" / "N out of 5", else a
+rating verb ("I'd rate it 4"), else a bare leading digit; never the "1 to 5" of a restated scale. An unparsable answer
+uses `rating_fallback` (marked in meta) or, with no fallback, quarantines the pair (judge_unparsable). Hard filters drop with their reason:
 low_rating, length_ratio, copies_response, native_lang, low_quality. All scores go to meta.scores.
 With k instruction candidates, the best-scoring one becomes `instruction_en`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from mlift.generate.config import ScoreConfig
@@ -19,12 +23,26 @@ from mlift.llm import CachedLLM, GenParams
 from mlift.records import Record
 from mlift.runner import Outcome
 
-_RATING = re.compile(r"(?<![\d.])([1-5])(?!\d|\.\d)")  # "4", "4/5", "1. The..." but not "4.5" or "15"
+_LABELLED = re.compile(r"(?i)\brating\W{0,3}\s*(?:is\s*|of\s*)?\**\s*([1-5])(?![\d.,]\d|\s*(?:-|to)\s*\d)")
+_OUT_OF = re.compile(r"(?i)(?<![\d.])([1-5])\s*(?:/|out of)\s*5\b")
+_VERB = re.compile(r"(?i)\b(?:rate|give|score|grade)\b[^\d\n.]{0,30}?(?<![\d.])([1-5])(?![\d.,]\d|\s*(?:-|to)\s*\d)")
+_LEADING = re.compile(r"^\W{0,3}([1-5])(?![\d]|[.,]\d)")  # completion mode: the text right after "Rating:"
 
 
 def parse_rating(text: str | None) -> int | None:
-    m = _RATING.search(text or "")
+    """The judge's 1-5 rating, or None. The last match of the strongest form wins (judges restate at the end)."""
+    text = text or ""
+    for pattern in (_LABELLED, _OUT_OF, _VERB):
+        found = pattern.findall(text)
+        if found:
+            return int(found[-1])
+    m = _LEADING.match(text)
     return int(m.group(1)) if m else None
+
+
+def length_score(ratio: float, target: float) -> float:
+    """1 at the target instruction/response length ratio, falling with the log distance (1/2 at a factor e off)."""
+    return 1.0 / (1.0 + abs(math.log(max(ratio, 1e-6) / target)))
 
 
 def copy_fraction(instruction: str, response: str) -> float:
@@ -60,7 +78,8 @@ class ScoreStage:
         judged: dict[int, list] = {i: [] for i in range(len(batch))}
         for (i, cand), comp in zip(pairs, comps):
             judged[i].append((cand, comp))
-        wsum = c.w_judge + c.w_length + c.w_copy + c.w_lang or 1.0
+        weights = quality_weights(c)
+        wsum = sum(weights.values()) or 1.0
         out = []
         for i, rec in enumerate(batch):
             lang = get_language(rec.lang)
@@ -78,12 +97,13 @@ class ScoreStage:
                     continue
                 r = float(rating if rating is not None else c.rating_fallback)
                 ratio = len(cand) / max(1, len(rec["fragment_en"]))
-                length_ok = float(c.length_ratio[0] <= ratio <= c.length_ratio[1])
                 copy = copy_fraction(cand, rec["fragment_en"])
-                quality = (c.w_judge * (r - 1) / 4 + c.w_length * length_ok + c.w_copy * (1 - copy) + c.w_lang * p_lang) / wsum
+                parts = {"judge": (r - 1) / 4, "length": length_score(ratio, c.length_target), "copy": 1 - copy,
+                         "lang": p_lang}
+                quality = sum(weights[k] * v for k, v in parts.items()) / wsum
                 s = {"rating": r, "rating_fallback": fallback, "judge_answer": (comp.text or "")[:80],
                      "length_ratio": round(ratio, 4), "copy": round(copy, 4), "native_lang": round(p_lang, 4),
-                     "quality": round(quality, 4)}
+                     "components": {k: round(v, 4) for k, v in parts.items()}, "quality": round(quality, 4)}
                 if best is None or s["quality"] > best[1]["quality"]:
                     best = (cand, s)
             if best is None:
@@ -111,3 +131,56 @@ class ScoreStage:
         if s["quality"] < c.min_quality:
             return "low_quality", f"{s['quality']} < {c.min_quality}"
         return None
+
+
+def quality_weights(c: ScoreConfig) -> dict[str, float]:
+    return {"judge": c.w_judge, "length": c.w_length, "copy": c.w_copy, "lang": c.w_lang}
+
+
+def _ranks(x: list[float]) -> list[float]:
+    """Average ranks (ties share their mean rank), for Spearman's rho."""
+    order = sorted(range(len(x)), key=x.__getitem__)
+    ranks = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return round(cov / var, 4) if var else None
+
+
+def weight_effects(scores: list[dict], cfg: ScoreConfig, top: int | None = None) -> dict[str, dict]:
+    """Per quality component over the scored pairs: its weight, Spearman's rho with the final quality, and the share of
+    the top-`top` pairs by quality (default: the better half) that leave when that weight is set to 0."""
+    scores = [s for s in scores if "components" in s]
+    if not scores:
+        return {}
+    weights = quality_weights(cfg)
+    top = min(top or max(1, len(scores) // 2), len(scores))
+    quality = [s["quality"] for s in scores]
+
+    def top_set(w: dict[str, float]) -> set[int]:
+        total = sum(w.values()) or 1.0
+        q = [sum(w[k] * s["components"][k] for k in w) / total for s in scores]
+        return set(sorted(range(len(q)), key=lambda i: (-q[i], i))[:top])
+
+    base = top_set(weights)
+    out = {}
+    for k, w in weights.items():
+        changed = len(base - top_set({**weights, k: 0.0})) / top
+        out[k] = {"weight": w, "spearman_with_quality": spearman([s["components"][k] for s in scores], quality),
+                  "top_changed_when_zeroed": round(changed, 4)}
+    return out

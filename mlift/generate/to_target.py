@@ -1,6 +1,9 @@
 """Stage 5: translate the kept English instruction back to L and pair it with the ORIGINAL native fragment.
 
-Output records are in chat form, ready for TRL's SFTTrainer and `datasets.load_dataset("json", ...)`:
+The translated instruction must be in L by the same language ID as the fragments stage (its detector, model and
+threshold): a translator that echoes English or drifts to another language drops the pair with
+`instruction_not_in_target_language`. Output records are in chat form, ready for TRL's SFTTrainer and
+`datasets.load_dataset("json", ...)`:
 {"id", "lang", "messages": [{"role": "user", "content": instruction_L}, {"role": "assistant", "content": fragment_L}],
  "meta": {source, offsets, scores, models, instruction_en, fragment_en}}. The response is never machine-translated.
 With the recipe's `contamination:` section, each final pair is then checked against the eval sets (flagged or dropped).
@@ -8,20 +11,44 @@ With the recipe's `contamination:` section, each final pair is then checked agai
 
 from __future__ import annotations
 
+from mlift.generate.config import LangIDConfig
+from mlift.generate.text import lang_score
+from mlift.languages import get_language
 from mlift.records import Record
 from mlift.runner import Outcome
 from mlift.translate import TranslateStage, Translator
+
+NOT_IN_L = "instruction_not_in_target_language"
+
+
+class TargetLanguageCheck:
+    """P(L | text) from the fragments stage's detector; (reason, detail) when below its threshold, else None."""
+
+    def __init__(self, lang: str, cfg: LangIDConfig):
+        self.lang = get_language(lang)
+        self.codes = {c for c in (self.lang.iso1, self.lang.iso3) if c}
+        self.cfg = cfg
+
+    def __call__(self, text: str) -> tuple[tuple[str, str] | None, float | None]:
+        if not (self.cfg.enabled and self.cfg.check_instruction):
+            return None, None
+        p, top = lang_score(text, self.codes, self.cfg.model)
+        if p < self.cfg.min_score:
+            return (NOT_IN_L, f"P({self.lang.short})={p:.2f} < {self.cfg.min_score}, top {top!r}"), p
+        return None, p
 
 
 class ToTargetStage:
     name = "to_target"
     one_to_one = True
 
-    def __init__(self, translator: Translator, lang: str, batch_size: int = 16, check=None):
+    def __init__(self, translator: Translator, lang: str, batch_size: int = 16, langid: LangIDConfig | None = None,
+                 contamination=None):
         self.inner = TranslateStage("to_target", translator, {"instruction_en": "instruction"}, tgt=lang, src="eng_Latn",
                                     batch_size=batch_size)
+        self.lang_check = TargetLanguageCheck(lang, langid or LangIDConfig())
         self.batch_size = batch_size
-        self.check = check  # a ContaminationStage, or None
+        self.contamination = contamination  # a ContaminationStage, or None
 
     def usage(self) -> dict:
         return self.inner.usage()
@@ -30,9 +57,12 @@ class ToTargetStage:
         out = []
         for o in self.inner.process(batch):
             if o.kind == "keep":
-                o = Outcome.keep(to_chat(o.record))
-                if self.check is not None:
-                    [o] = self.check.process([o.record])
+                why, p = self.lang_check(o.record["instruction"])
+                if p is not None:
+                    o.record.meta.setdefault("scores", {})["instruction_lang"] = round(p, 4)
+                o = Outcome.drop(o.record, *why) if why else Outcome.keep(to_chat(o.record))
+                if o.kind == "keep" and self.contamination is not None:
+                    [o] = self.contamination.process([o.record])
             out.append(o)
         return out
 
