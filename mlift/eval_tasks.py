@@ -151,8 +151,11 @@ def build_xlsum(cfg: XLSumTask, lang: Language, tasks_dir: Path, data_dir: Path 
 
 def _flores_lines(cfg: FloresTask, lang: Language, split: str, data_dir: Path | None) -> tuple[list[str], dict]:
     if cfg.source == "hub":
-        rows = sorted(hub_rows(cfg.hub_id, lang.flores, split), key=lambda r: int(r.get("id", 0)))
-        return [r["text"] for r in rows], {"hub_id": cfg.hub_id, "subset": lang.flores, "split": split}
+        from mlift.eval_hub import flores_subset
+
+        subset = flores_subset(lang)
+        rows = sorted(hub_rows(cfg.hub_id, subset, split), key=lambda r: int(r.get("id", 0)))
+        return [r["text"] for r in rows], {"hub_id": cfg.hub_id, "subset": subset, "split": split}
     path = need(Path(data_dir or ".") / "flores200" / split / f"{lang.flores}.{split}", "FLORES-200")
     return path.read_text(encoding="utf-8").rstrip("\n").split("\n"), {"path": str(path.resolve()), "split": split}
 

@@ -34,7 +34,8 @@ def _by_doc(samples: list[dict]) -> dict[int, dict]:
 
 
 def _compare(mlift_samples: list[dict], builtin_samples: list[dict]) -> None:
-    a, b = _by_doc(mlift_samples), _by_doc(builtin_samples)
+    # lm-eval's in-memory samples hold tuples; mlift's went through JSON like any logged sample file
+    a, b = _by_doc(mlift_samples), _by_doc(json.loads(json.dumps(builtin_samples, default=str)))
     assert sorted(a) == sorted(b) == list(range(len(a)))
     for i in a:
         assert a[i]["arguments"] == b[i]["arguments"]  # same (context, continuation) pairs: prompts and choices
