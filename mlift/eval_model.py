@@ -78,6 +78,22 @@ def end_of_turn(tokenizer: Any) -> str | None:
     return tail.split()[0] if tail else None
 
 
+def model_context(model: str, max_length: int | None) -> int | None:
+    """The context lm-eval will use: the suite's max_length, else the model config's (as lm-eval reads it)."""
+    if max_length:
+        return max_length
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except (OSError, ValueError):  # e.g. a GGUF-only directory: lm-eval finds out on its own
+        return None
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if isinstance(getattr(config, attr, None), int):
+            return getattr(config, attr)
+    return None
+
+
 def reference_budget(tokenizer: Any, references: list[str], factor: float) -> tuple[int, int]:
     """(max_gen_toks, longest reference in tokens): ceil(factor x the longest reference) in the model's tokenizer."""
     import math

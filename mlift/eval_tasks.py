@@ -49,6 +49,7 @@ class Generation:
     tokenizer: Any = None
     chat: bool = False
     end_of_turn: str | None = None
+    context: int | None = None  # the model's context in tokens: the budget leaves at least half of it to the prompt
 
     def settings(self, family: str, cfg: XLSumTask | FloresTask, references: list[str]) -> dict[str, Any]:
         if cfg.until is not None:
@@ -68,6 +69,9 @@ class Generation:
             budget, longest = reference_budget(self.tokenizer, references, cfg.budget_factor)
             rule = {"budget_rule": f"ceil({cfg.budget_factor} x longest reference in the model's tokenizer)",
                     "longest_reference_tokens": longest}
+            if self.context and budget > self.context // 2:
+                rule.update(uncapped=budget, capped_at="half the model's context")
+                budget = self.context // 2
         return {"until": until, "stop_rule": stop_rule, "max_gen_toks": budget, **rule}
 
 

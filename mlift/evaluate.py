@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, template_info, tokenizer_source
+from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
 from mlift.eval_suite import EvalSuite
 from mlift.eval_tasks import Generation, TaskSpec, build_tasks
 from mlift.records import write_json_atomic
@@ -58,7 +58,8 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     tokenizer = load_tokenizer(tok_source)
     chat, chat_reason = decide_chat(suite.apply_chat_template, model, adapter, tokenizer)
     template = {**template_info(tokenizer, tok_source), "applied": chat, "reason": chat_reason}
-    gen = Generation(tokenizer=tokenizer, chat=chat, end_of_turn=end_of_turn(tokenizer) if chat else None)
+    gen = Generation(tokenizer=tokenizer, chat=chat, end_of_turn=end_of_turn(tokenizer) if chat else None,
+                     context=model_context(model, suite.max_length))
     skipped: list[str] = []
     specs = build_tasks(out / "tasks", suite.langs, suite.xlsum, suite.flores, suite.mmlu, suite.data_dir,
                         limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped, generation=gen)

@@ -81,7 +81,8 @@ def test_lora_model_is_prompted_through_its_own_chat_template(tmp_path: Path, st
         assert gen["max_gen_toks"] == _gen_kwargs(samples[0])["max_gen_toks"]
         refs = [s["doc"]["summary" if "xlsum" in task else "tgt"] for s in samples]
         longest = max(len(adapter_tok(r, add_special_tokens=False)["input_ids"]) for r in refs)
-        assert gen["longest_reference_tokens"] == longest and gen["max_gen_toks"] == -(-3 * longest // 2)
+        assert gen["longest_reference_tokens"] == longest
+        assert gen["max_gen_toks"] == min(-(-3 * longest // 2), 512 // 2)  # at most half the 512-token context
 
 
 def test_base_model_stays_on_completion_prompts_with_task_stops(tmp_path: Path, stories260k: Path) -> None:
@@ -100,7 +101,38 @@ def test_base_model_stays_on_completion_prompts_with_task_stops(tmp_path: Path, 
     gens = {t["name"]: t["generation"] for t in manifest["tasks"]}
     assert gens["mlift_xlsum_hin_Deva"]["until"] == ["\n\n"]
     assert gens["mlift_flores_eng_Latn-hin_Deva"]["until"] == ["\n"]
+    # Hindi in this English byte-level tokenizer: 1.5x the reference exceeds the context, so the budget is capped
+    hindi = gens["mlift_flores_eng_Latn-hin_Deva"]
+    assert hindi["uncapped"] > 256 and hindi["max_gen_toks"] == 256 and hindi["longest_reference_tokens"] > 170
     sample = json.loads((out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()[0])
     assert not _context(sample).startswith("<s><|user|>")
     assert _clean("Line one.\nLine two.") == "Line one.\nLine two."  # multi-line summaries are kept whole
     assert _clean("Here is the summary:\nThe answer.") == "The answer."  # a known preamble is stripped
+
+
+def test_vllm_and_hf_model_args_take_the_adapter_tokenizer(tmp_path: Path, stories260k: Path,
+                                                           lora_adapter: Path) -> None:
+    from mlift.eval_suite import EvalSuite
+    from mlift.evaluate import model_spec
+
+    for backend, adapter_key in (("hf", "peft"), ("vllm", "lora_local_path")):
+        kind, args = model_spec(EvalSuite(backend=backend), str(stories260k), str(lora_adapter))
+        assert kind == backend and args["tokenizer"] == str(lora_adapter) and args[adapter_key] == str(lora_adapter)
+    bare = tmp_path / "bare"  # an adapter directory without a tokenizer: lm-eval loads the model's
+    bare.mkdir()
+    (bare / "adapter_config.json").write_text((lora_adapter / "adapter_config.json").read_text())
+    assert "tokenizer" not in model_spec(EvalSuite(), str(stories260k), str(bare))[1]
+
+
+def test_end_of_turn_follows_the_template(stories260k: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from mlift.eval_model import end_of_turn
+
+    tok = AutoTokenizer.from_pretrained(stories260k)
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    assert end_of_turn(tok) == "<|im_end|>"
+    tok.chat_template = ("{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n"
+                         "{% endfor %}")
+    assert end_of_turn(tok) == "<end_of_turn>"
