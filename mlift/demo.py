@@ -135,7 +135,9 @@ FAST_SETS = {
 
 NOTE = ("`mlift demo`: a smoke-scale run (tens of training pairs per dataset, a few LoRA steps on Gemma-3-270M, n eval "
         "docs per cell as shown under each task). It shows that the whole chain runs; at this scale the numbers do not "
-        "rank the datasets. Sizes, losses and timings: manifest.json.")
+        "rank the datasets. Eval: each tuned model is prompted through the chat template it was trained with (saved beside "
+        "its adapter; apply_chat_template: auto), generation budgets are 1.5x the longest reference in the model's "
+        "tokenizer and predictions are no longer cut to their first line. Sizes, losses and timings: manifest.json.")
 
 
 @dataclass

@@ -20,7 +20,13 @@ _warned: set[str] = set()
 
 
 def _clean(prediction: str) -> str:
-    return prediction.strip().split("\n")[0].strip() if prediction.strip() else ""
+    """The whole answer (lm-eval's stop sequences already ended it), minus a known preamble: a chat answer's short
+    opening line that ends in ':' ("Here is the summary:") when more text follows."""
+    text = prediction.strip()
+    first, _, rest = text.partition("\n")
+    if rest.strip() and len(first) <= 80 and first.rstrip().endswith(":"):
+        return rest.strip()
+    return text
 
 
 def xlsum_process_results(doc: dict, results: list[str]) -> dict[str, Item]:

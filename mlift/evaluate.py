@@ -9,42 +9,27 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from mlift import metrics
-from mlift.eval_tasks import FloresTask, MMLUTask, TaskSpec, XLSumTask, build_tasks
-from mlift.languages import LangCode
-from mlift.recipe import Schema
+from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
+from mlift.eval_suite import EvalSuite
+from mlift.eval_tasks import Generation, TaskSpec, build_tasks
 from mlift.records import write_json_atomic
+
+__all__ = ["EvalSuite", "run_eval", "model_spec", "flat_table"]  # EvalSuite lives in mlift.eval_suite
 
 TABLE_FIELDS = ["model", "task", "family", "lang", "direction", "metric", "value", "stderr", "n"]
 
 
-class EvalSuite(Schema):
-    seed: int = 1234
-    langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
-    data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
-    xlsum: XLSumTask | None = None
-    flores: FloresTask | None = None
-    mmlu: MMLUTask | None = None
-    num_fewshot: int = Field(0, ge=0)
-    limit: int | None = Field(None, ge=1, description="docs per task (None: all)")
-    backend: Literal["hf", "vllm"] = "hf"
-    device: str = "cpu"
-    dtype: str = "auto"
-    batch_size: int = Field(1, ge=1)  # recorded: batch size can change scores (lm-eval#1645)
-    max_length: int | None = Field(None, description="model context; None: lm-eval reads it from the model")
-    apply_chat_template: bool = False
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default); on a shared CPU "
-                                "node, more threads than free cores slows HF generation many times over")
-    model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
-
-
 def model_spec(suite: EvalSuite, model: str, adapter: str | None) -> tuple[str, dict[str, Any]]:
-    """lm-eval's (model type, model_args) for the suite's backend."""
-    args: dict[str, Any] = {"pretrained": model, "dtype": suite.dtype, **suite.model_args}
+    """lm-eval's (model type, model_args) for the suite's backend. The tokenizer comes from the adapter directory when
+    it has one (training saved it there, with the chat template it trained on); else lm-eval loads the model's."""
+    args: dict[str, Any] = {"pretrained": model, "dtype": suite.dtype}
+    tokenizer = tokenizer_source(model, adapter)
+    if tokenizer != model:
+        args["tokenizer"] = tokenizer
+    args.update(suite.model_args)
     if suite.max_length:
         args["max_length"] = suite.max_length
     if suite.backend == "vllm":
@@ -70,9 +55,15 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
         import torch
 
         torch.set_num_threads(suite.threads)
+    tok_source = str(suite.model_args.get("tokenizer") or tokenizer_source(model, adapter))
+    tokenizer = load_tokenizer(tok_source)
+    chat, chat_reason = decide_chat(suite.apply_chat_template, model, adapter, tokenizer)
+    template = {**template_info(tokenizer, tok_source), "applied": chat, "reason": chat_reason}
+    gen = Generation(tokenizer=tokenizer, chat=chat, end_of_turn=end_of_turn(tokenizer) if chat else None,
+                     context=model_context(model, suite.max_length))
     skipped: list[str] = []
     specs = build_tasks(out / "tasks", suite.langs, suite.xlsum, suite.flores, suite.mmlu, suite.data_dir,
-                        limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped)
+                        limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped, generation=gen)
     if not specs:
         raise ValueError("the suite selects no task (enable xlsum, flores or mmlu, and check --langs)")
     # Scanning lm-eval's ~10k built-in YAMLs costs seconds; do it only when a built-in task is used.
@@ -81,7 +72,7 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     results = lm_eval.simple_evaluate(
         model=model_type, model_args=model_args, tasks=[s.name for s in specs], num_fewshot=suite.num_fewshot,
         batch_size=suite.batch_size, device=suite.device, limit=suite.limit, log_samples=True,
-        apply_chat_template=suite.apply_chat_template, fewshot_as_multiturn=suite.apply_chat_template,
+        apply_chat_template=chat, fewshot_as_multiturn=chat and suite.num_fewshot > 0,
         task_manager=manager, random_seed=suite.seed, numpy_random_seed=suite.seed, torch_random_seed=suite.seed,
         fewshot_random_seed=suite.seed, bootstrap_iters=0,
     )
@@ -89,7 +80,7 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     write_results(out, results, table)
     write_json_atomic(out / "manifest.json", {
         **(manifest or {}), "model": model, "adapter": adapter, "backend": suite.backend, "lm_eval_model": model_type,
-        "model_args": model_args, "apply_chat_template": suite.apply_chat_template, "batch_size": suite.batch_size,
+        "model_args": model_args, "apply_chat_template": chat, "chat_template": template, "batch_size": suite.batch_size,
         "seed": suite.seed, "threads": suite.threads, "num_fewshot": suite.num_fewshot, "limit": suite.limit,
         "tasks": [s.to_json() for s in specs], "skipped": skipped,
         "rouge": metrics.rouge_provenance(suite.langs, suite.xlsum.rouge_mode) if suite.xlsum else None,

@@ -12,7 +12,9 @@ import yaml
 from conftest import shared_path
 
 from mlift.cli import main as cli_main
-from mlift.eval_tasks import FloresTask, MMLUTask, XLSumTask, build_tasks, read_hendrycks, read_okapi
+from mlift.eval_mmlu import read_hendrycks, read_okapi
+from mlift.eval_suite import FloresTask, MMLUTask, XLSumTask
+from mlift.eval_tasks import build_tasks
 
 
 def test_readers_normalise_okapi_and_hendrycks() -> None:
@@ -161,7 +163,7 @@ def test_hub_mmlu_variants_reuse_lm_eval_builtins(tmp_path: Path) -> None:
     known = set(TaskManager().all_tasks)
     for fmt, expect in (("global_mmlu", ["global_mmlu_full_hi", "global_mmlu_full_sw"]),
                         ("mmmlu", ["mmmlu_hi_in", "mmmlu_sw_ke"]), ("okapi", ["m_mmlu_hi"])):
-        source = "hub" if fmt == "okapi" else "local"
+        source = "local" if fmt == "mmmlu" else "hub"  # mmmlu is hub-only whatever the source says
         langs = ["hi"] if fmt == "okapi" else ["hi", "swh_Latn"]
         specs = build_tasks(tmp_path / fmt, langs, mmlu=MMLUTask(format=fmt, source=source))
         assert [s.name for s in specs] == expect and all(s.builtin and s.source["hub_id"] for s in specs)
@@ -186,9 +188,28 @@ def test_limit_materialises_only_the_docs_read(tmp_path: Path) -> None:
     data = shared_path("data")
     build_tasks(tmp_path / "a", ["fr"], flores=FloresTask(), data_dir=data, limit=2)
     assert n_docs(tmp_path / "a", "mlift_flores_fra_Latn-eng_Latn") == 2
-    # few-shot examples drawn from the test split (FLORES has no few-shot split here): keep the whole pool
-    build_tasks(tmp_path / "b", ["fr"], flores=FloresTask(), data_dir=data, limit=2, num_fewshot=1)
-    assert n_docs(tmp_path / "b", "mlift_flores_fra_Latn-eng_Latn") == 1012
+    # few-shot run, no dev split in ../shared: the first 16 devtest lines are the few-shot pool, never evaluated
+    specs = build_tasks(tmp_path / "b", ["fr"], flores=FloresTask(), data_dir=data, limit=2, num_fewshot=1)
+    assert n_docs(tmp_path / "b", "mlift_flores_fra_Latn-eng_Latn") == 2
+    cfg = yaml.load((tmp_path / "b" / "mlift_flores_fra_Latn-eng_Latn.yaml").read_text(), Loader=yaml.BaseLoader)
+    assert cfg["fewshot_split"] == "train" and cfg["test_split"] == "test"
+    files = cfg["dataset_kwargs"]["data_files"]
+    pool = [json.loads(x) for x in Path(files["train"]).read_text(encoding="utf-8").splitlines()]
+    evaluated = [json.loads(x) for x in Path(files["test"]).read_text(encoding="utf-8").splitlines()]
+    devtest = (data / "flores200" / "devtest" / "fra_Latn.devtest").read_text(encoding="utf-8").splitlines()
+    assert [d["src"] for d in pool] == devtest[:16] and evaluated[0]["src"] == devtest[16]
+    assert specs[0].source["fewshot"]["split"] == "devtest[:16]" and specs[0].source["src"]["split"] == "devtest[16:]"
+    # with a dev split present, few-shot examples come from it and the whole devtest is evaluated
+    local = tmp_path / "data" / "flores200"
+    for split in ("dev", "devtest"):
+        (local / split).mkdir(parents=True)
+        for lang in ("fra_Latn", "eng_Latn"):
+            lines = (data / "flores200" / "devtest" / f"{lang}.devtest").read_text(encoding="utf-8").splitlines()
+            part = lines[900:] if split == "dev" else lines[:900]  # a stand-in dev split, disjoint from devtest
+            (local / split / f"{lang}.{split}").write_text("\n".join(part) + "\n", encoding="utf-8")
+    specs = build_tasks(tmp_path / "c", ["fr"], flores=FloresTask(), data_dir=tmp_path / "data", num_fewshot=1)
+    assert n_docs(tmp_path / "c", "mlift_flores_fra_Latn-eng_Latn") == 900
+    assert specs[0].source["fewshot"]["split"] == "dev"
 
 
 def test_tasks_a_benchmark_lacks_are_skipped_with_the_reason(tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+"""The eval suite recipe (recipes/eval/*.yaml): which task families, languages, data and model backend. Its own module
+so mlift.eval_tasks (task building) and mlift.evaluate (the lm-eval run) both import it without importing each other."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mlift.languages import LangCode
+from mlift.recipe import Schema
+
+_BUDGET = ("None: ceil(budget_factor x the longest reference of the evaluated docs, in the model's tokenizer), so "
+           "scripts an English-centric tokenizer splits finely still get room")
+_UNTIL = ("stop sequences; None: the template's end-of-turn with a chat template, else {default} (lm-eval always adds "
+          "the tokenizer's EOS)")
+
+
+class XLSumTask(Schema):
+    source: Literal["local", "hub"] = "local"
+    hub_id: str = "csebuetnlp/xlsum"
+    split: str = "test"
+    fewshot_split: str | None = "train"
+    max_article_chars: int = Field(2000, ge=1, description="articles are cut here so prompts fit small contexts")
+    max_gen_toks: int | None = Field(None, ge=1, description=_BUDGET)
+    budget_factor: float = Field(1.5, gt=0)
+    until: list[str] | None = Field(None, description=_UNTIL.format(default='"\\n\\n" (summaries may be multi-line)'))
+    rouge_mode: Literal["xlsum", "unicode"] = Field(
+        "xlsum", description="xlsum: the XL-Sum authors' scorer (multilingual-rouge); unicode: mlift's tokenizer")
+
+
+class FloresTask(Schema):
+    source: Literal["local", "hub"] = "local"
+    hub_id: str = "openlanguagedata/flores_plus"  # facebook/flores is a loading script that datasets>=4 refuses
+    split: str = "devtest"
+    fewshot_split: str = Field("dev", description="few-shot examples come from here, never from the evaluated split")
+    fewshot_holdout: int = Field(16, ge=1, description="local data without a dev file, few-shot runs only: the first N "
+                                 "lines of the split are the few-shot pool and the rest is evaluated (recorded)")
+    directions: list[Literal["xx-en", "en-xx"]] = Field(default_factory=lambda: ["xx-en", "en-xx"])
+    pivot: str = "eng_Latn"
+    max_gen_toks: int | None = Field(None, ge=1, description=_BUDGET)
+    budget_factor: float = Field(1.5, gt=0)
+    until: list[str] | None = Field(None, description=_UNTIL.format(default='"\\n" (one sentence per line)'))
+
+
+class MMLUTask(Schema):
+    # okapi / hendrycks_csv / global_mmlu: local files (okapi and global_mmlu also from the hub, via lm-eval's
+    # built-in m_mmlu_* / global_mmlu_full_* tasks); mmmlu: hub built-in only
+    format: Literal["okapi", "hendrycks_csv", "global_mmlu", "mmmlu"] = "okapi"
+    source: Literal["local", "hub"] = "local"
+    split: str | None = Field(None, description="local split; default val (okapi) / test (hendrycks_csv, global_mmlu)")
+    fewshot_split: str | None = "dev"
+    subjects: list[str] | None = Field(None, description="hendrycks_csv: only these subjects")
+
+
+class EvalSuite(Schema):
+    seed: int = 1234
+    langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
+    data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
+    xlsum: XLSumTask | None = None
+    flores: FloresTask | None = None
+    mmlu: MMLUTask | None = None
+    num_fewshot: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1, description="docs per task (None: all)")
+    backend: Literal["hf", "vllm"] = "hf"
+    device: str = "cpu"
+    dtype: str = "auto"
+    batch_size: int = Field(1, ge=1)  # recorded: batch size can change scores (lm-eval#1645)
+    max_length: int | None = Field(None, description="model context; None: lm-eval reads it from the model")
+    apply_chat_template: bool | Literal["auto"] = Field(
+        "auto", description="auto: on for models trained by `mlift train` (evaluated as they were trained), off "
+        "otherwise; the template comes from the adapter/checkpoint directory and its sha256 goes into the manifest")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default); on a shared CPU "
+                                "node, more threads than free cores slows HF generation many times over")
+    model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
