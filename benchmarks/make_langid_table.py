@@ -37,11 +37,12 @@ ORDER = ("lid176", "lingua", "py3langid")
 
 
 def detector_labels() -> dict[str, set[str]]:
-    import py3langid.langid as pl
     from lingua import Language
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     lingua = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
-    return {"lid176": LID176, "lingua": lingua, "py3langid": set(pl._load_identifier(norm_probs=True).nb_classes)}
+    return {"lid176": LID176, "lingua": lingua,
+            "py3langid": set(LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True).nb_classes)}
 
 
 def labels_for(flores: str, iso1: str | None, known: set[str]) -> list[str]:

@@ -137,9 +137,9 @@ class _Lingua:
 
 class _Py3langid:
     def __init__(self):
-        import py3langid.langid as pl
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-        self.det = pl._load_identifier(norm_probs=True)
+        self.det = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
     def probs(self, text: str) -> dict[str, float]:
         return {lab: float(p) for lab, p in self.det.rank(text)[:5]}
