@@ -73,7 +73,8 @@ def test_generate_end_to_end(tmp_path, stories260k, tiny_llama):
         # The response is the ORIGINAL native fragment: the exact span of its source document.
         src = row["meta"]["source"]
         if src["kind"] == "text":
-            line = Path(src["name"]).read_text(encoding="utf-8").split("\n")[int(src["doc_id"].split(":")[1]) - 1]
+            offset = int(src["doc_id"].rsplit("@", 1)[1])  # line documents are named file@byte-offset
+            line = Path(src["name"]).read_bytes()[offset:].split(b"\n")[0].decode("utf-8")
             assert line[src["start"]:src["end"]] == row["messages"][1]["content"]
     manifest = json.loads((out / "manifest.json").read_text())
     for lang, f in manifest["funnel"].items():

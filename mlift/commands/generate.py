@@ -32,6 +32,9 @@ def main(args: argparse.Namespace) -> int:
         langs = [get_language(x).flores for x in cfg.languages]
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: languages: {exc}") from None
+    from mlift.generate.fragments import check_languages
+
+    check_languages(cfg.fragments, langs)  # a language no chosen detector knows: the recipe must say what to do
     shard = parse_shard_selector(args.shard)
     guard_run_dir(cfg.output_dir, recipe)
     try:
@@ -42,6 +45,12 @@ def main(args: argparse.Namespace) -> int:
         return 3
     except FileNotFoundError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
+    from mlift.generate.report import language_warnings
+
+    warns = language_warnings(cfg)  # a language that lost everything is said, never silent
+    for w, _ in (x for ws in warns.values() for x in ws):
+        print(f"mlift generate: warning: {w}", file=sys.stderr)
+    lost = [lang for lang, ws in warns.items() if any(fatal for _, fatal in ws)]
     raise_if_pending(s for per_lang in stats.values() for s in per_lang.values())
     if all_done(cfg):
         from mlift.generate.report import cost_ledger, funnel, write_report
@@ -63,6 +72,11 @@ def main(args: argparse.Namespace) -> int:
         if bad:
             print(f"mlift generate: the funnel does not add up for {bad}: see report.md", file=sys.stderr)
             return 1
-        print(f"done: {sum(f['final'] for f in fun.values())} pairs in {len(fun)} languages -> "
-              f"{cfg.output_dir}/*/to_target/ (manifest.json, recipe {manifest['recipe']['hash']})")
+        if not lost:
+            print(f"done: {sum(f['final'] for f in fun.values())} pairs in {len(fun)} languages -> "
+                  f"{cfg.output_dir}/*/to_target/ (manifest.json, recipe {manifest['recipe']['hash']})")
+    if lost:
+        print(f"mlift generate: everything was dropped for {lost}: see the warnings above (and report.md)",
+              file=sys.stderr)
+        return 1
     return 0

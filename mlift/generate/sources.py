@@ -1,19 +1,24 @@
 """Stage 1 input: documents of one language from local files (text / JSONL / parquet) or an HF dataset (streaming).
 
-Documents come out in a fixed order with stable ids; shard j of n takes documents i with i % n == j, so every shard
-streams the sources itself (no materialized copy of a large corpus) and a rerun sees exactly the same documents.
-Unreadable input (undecodable bytes, malformed JSON, a row without text) comes back as BadLine -> quarantine.
+Shard j of n reads about 1/n of the input, once (mlift.generate.shard_read): JSONL and line-unit text files by byte
+range over the concatenated files (a line belongs to the shard where it starts; ids are file@byte-offset, the same for
+any n), other local files whole by file, HF datasets by the dataset's own shards. A source with `limit` reads only its
+first `limit` documents, dealt round-robin. Every rerun sees the same documents in the same order, and the union over
+shards is the corpus exactly once. Unreadable input (undecodable bytes, malformed JSON, a row without text) comes back
+as BadLine -> quarantine.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlift.generate.config import SourceConfig
+from mlift.generate.shard_read import ByteRanges, file_owner, hf_shard, iter_lines
 from mlift.languages import Language, get_language
-from mlift.records import BadLine, Record, dumps, read_jsonl
+from mlift.records import BadLine, Record, dumps
 from mlift.runner import ShardInput
 
 
@@ -73,45 +78,75 @@ def _row_doc(obj: dict, src: SourceConfig, default_id: str, where: tuple[str, in
     return doc_id, text
 
 
-def iter_source(src: SourceConfig, lang: Language) -> Iterator[tuple[str, str | BadLine]]:
-    """(doc id, text or BadLine) in a fixed order."""
+def _line_docs(src: SourceConfig, path: Path, offset: int, raw: bytes) -> tuple[str, str | BadLine]:
+    where = f"{path.name}@{offset}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return where, BadLine(str(path), offset, raw.decode("utf-8", "replace"), f"byte {offset}: undecodable bytes: {exc.reason}")
     if src.kind == "text":
-        for path in _files(fill(src.path, lang)):
-            yield from _text_docs(path, src.unit)
-    elif src.kind == "jsonl":
-        for path in _files(fill(src.path, lang)):
-            for lineno, obj in read_jsonl(path):
-                if isinstance(obj, BadLine):
-                    yield f"{path.name}:{lineno}", obj
-                else:
-                    yield _row_doc(obj, src, f"{path.name}:{lineno}", (str(path), lineno))
-    elif src.kind == "parquet":
-        import pyarrow.parquet as pq
+        return where, text.rstrip("\r\n")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return where, BadLine(str(path), offset, text, f"byte {offset}: malformed JSON: {exc}")
+    return _row_doc(obj, src, where, (str(path), offset))
 
-        for path in _files(fill(src.path, lang)):
+
+def _by_lines(src: SourceConfig) -> bool:
+    return src.kind == "jsonl" or (src.kind == "text" and src.unit == "line")
+
+
+def iter_source(src: SourceConfig, lang: Language, shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[str, str | BadLine]]:
+    """(doc id, text or BadLine) of shard (j, n) of the source, in a fixed order; only that part is read."""
+    j, n = shard
+    if src.kind == "hf":
+        from datasets import load_dataset
+
+        ds = load_dataset(fill(src.name, lang), fill(src.config, lang), split=src.split, streaming=src.streaming)
+        part, first = hf_shard(ds, j, n)
+        for row, obj in enumerate(part):
+            key = f"{src.name}:{first + row}" if first is not None else f"{src.name}:{n}.{j}:{row}"
+            yield _row_doc(obj, src, key, (str(src.name), row))
+        return
+    files = _files(fill(src.path, lang))
+    if _by_lines(src):
+        for path, offset, raw in iter_lines(ByteRanges(files, j, n)):
+            if raw.strip():  # blank lines separate documents; they are not documents
+                yield _line_docs(src, path, offset, raw)
+        return
+    for k, path in enumerate(files):
+        if file_owner(files, k, n) != j:
+            continue
+        if src.kind == "text":
+            yield from _text_docs(path, src.unit)
+        else:
+            import pyarrow.parquet as pq
+
             row = 0
             for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
                 for obj in batch.to_pylist():
                     row += 1
                     yield _row_doc(obj, src, f"{path.name}:{row}", (str(path), row))
-    else:
-        from datasets import load_dataset
-
-        ds = load_dataset(fill(src.name, lang), fill(src.config, lang), split=src.split, streaming=src.streaming)
-        for row, obj in enumerate(ds):
-            yield _row_doc(obj, src, f"{src.name}:{row}", (str(src.name), row))
 
 
-def iter_documents(sources: list[SourceConfig], lang_code: str) -> Iterator[Record | BadLine]:
+def iter_documents(sources: list[SourceConfig], lang_code: str, shard: tuple[int, int] = (0, 1)) -> Iterator[Record | BadLine]:
+    """Documents of shard (j, n), source by source. A source with `limit` reads its first `limit` documents whole
+    (in every shard, a bounded prefix) and deals them round-robin; the others are read by part."""
     lang = get_language(lang_code)
+    j, n = shard
     for s, src in enumerate(sources):
         if src.langs and lang.flores not in {get_language(x).flores for x in src.langs}:
             continue
         if not src.required and src.kind != "hf" and not glob.glob(fill(src.path, lang) or ""):
             continue
-        for count, (doc_id, doc) in enumerate(iter_source(src, lang)):
-            if src.limit is not None and count >= src.limit:
-                break
+        docs = iter_source(src, lang) if src.limit is not None else iter_source(src, lang, shard)
+        for count, (doc_id, doc) in enumerate(docs):
+            if src.limit is not None:
+                if count >= src.limit:
+                    break
+                if count % n != j:
+                    continue
             if isinstance(doc, BadLine):
                 yield doc
                 continue
@@ -122,11 +157,6 @@ def iter_documents(sources: list[SourceConfig], lang_code: str) -> Iterator[Reco
 
 def document_shards(sources: list[SourceConfig], lang_code: str, total: int) -> list[ShardInput]:
     def reader(j: int) -> Callable[[], Iterator[Record | BadLine]]:
-        def read() -> Iterator[Record | BadLine]:
-            for i, item in enumerate(iter_documents(sources, lang_code)):
-                if i % total == j:
-                    yield item
-        return read
+        return lambda: iter_documents(sources, lang_code, (j, total))
 
     return [ShardInput(j, total, reader(j)) for j in range(total)]
-

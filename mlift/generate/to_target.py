@@ -12,7 +12,7 @@ With the recipe's `contamination:` section, each final pair is then checked agai
 from __future__ import annotations
 
 from mlift.generate.config import LangIDConfig
-from mlift.generate.text import lang_score
+from mlift.generate.fragments import langid_check
 from mlift.languages import get_language
 from mlift.records import Record
 from mlift.runner import Outcome
@@ -22,20 +22,18 @@ NOT_IN_L = "instruction_not_in_target_language"
 
 
 class TargetLanguageCheck:
-    """P(L | text) from the fragments stage's detector; (reason, detail) when below its threshold, else None."""
+    """The fragments stage's language check (detector, per-language choice, script, threshold) on the instruction;
+    ((reason, detail) or None, P(L) or None)."""
 
     def __init__(self, lang: str, cfg: LangIDConfig):
         self.lang = get_language(lang)
-        self.codes = {c for c in (self.lang.iso1, self.lang.iso3) if c}
-        self.cfg = cfg
+        self.check = langid_check(cfg, lang) if cfg.enabled and cfg.check_instruction else None
 
     def __call__(self, text: str) -> tuple[tuple[str, str] | None, float | None]:
-        if not (self.cfg.enabled and self.cfg.check_instruction):
+        if self.check is None:
             return None, None
-        p, top = lang_score(text, self.codes, self.cfg.model)
-        if p < self.cfg.min_score:
-            return (NOT_IN_L, f"P({self.lang.short})={p:.2f} < {self.cfg.min_score}, top {top!r}"), p
-        return None, p
+        ok, why, scores = self.check.check(text)
+        return (None if ok else (NOT_IN_L, why)), scores.get("lang_id")
 
 
 class ToTargetStage:
