@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "translate": ("mlift.commands.translate", "translate text fields of a dataset with any translator (sharded, cached)", "#2"),
     "train": ("mlift.commands.train", "fine-tune a model with TRL SFT (LoRA or full; accelerate/DeepSpeed)", "#5"),
     "eval": ("mlift.commands.eval", "evaluate a model on XLSUM, FLORES-200 and multilingual MMLU through lm-eval", "#6"),
+    "answer": ("mlift.commands.answer", "a model answers an instruction eval set per language (for the judge)", "#11"),
     "judge": ("mlift.commands.judge", "pairwise LLM judge of two models' answers (both orders, tie = 0.5)", "#6"),
     "report": ("mlift.commands.report", "merge eval outputs into comparison tables, plots and W&B", "#7"),
     "sweep": ("mlift.commands.sweep", "expand a grid into Slurm jobs (generate -> train -> eval) with dependencies", "#7"),

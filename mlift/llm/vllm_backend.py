@@ -19,10 +19,17 @@ class VLLMBackend:
         self.model = cfg.model
         self.engine = LLM(model=cfg.model, revision=cfg.revision, tensor_parallel_size=cfg.tensor_parallel_size,
                           gpu_memory_utilization=cfg.gpu_memory_utilization, max_model_len=cfg.max_model_len,
-                          dtype=cfg.dtype, seed=seed)
+                          dtype=cfg.dtype, seed=seed, tokenizer=cfg.tokenizer or cfg.model,
+                          **({"enable_lora": True, "max_lora_rank": cfg.max_lora_rank} if cfg.adapter else {}))
+        self.lora = None
+        if cfg.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, cfg.adapter)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype}
+        return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype,
+                "adapter": self.cfg.adapter, "tokenizer": self.cfg.tokenizer, "chat_template": self.cfg.chat_template}
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
         from vllm import SamplingParams
@@ -33,10 +40,11 @@ class VLLMBackend:
         prompts = [r for r in requests if r.prompt is not None]
         outputs: dict[int, Any] = {}
         if chats:
-            outs = self.engine.chat([r.messages for r in chats], sampling, use_tqdm=False)
+            outs = self.engine.chat([r.messages for r in chats], sampling, use_tqdm=False, lora_request=self.lora,
+                                    chat_template=self.cfg.chat_template)
             outputs.update({id(r): o for r, o in zip(chats, outs)})
         if prompts:
-            outs = self.engine.generate([r.prompt for r in prompts], sampling, use_tqdm=False)
+            outs = self.engine.generate([r.prompt for r in prompts], sampling, use_tqdm=False, lora_request=self.lora)
             outputs.update({id(r): o for r, o in zip(prompts, outs)})
         results = []
         for r in requests:
