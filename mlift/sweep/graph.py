@@ -1,0 +1,242 @@
+"""Grid expansion -> the job DAG. The one place where a sweep's jobs and their `afterok` edges are decided.
+
+Per built dataset (grid point): its data jobs (`data_jobs`: one job, or a job array over shards + a finalize run);
+per (model, train grid point, arm, seed): a train job after the arm's data (`train_job`), an eval job after it
+(`eval_job`); per model one report after all its evals (`report_job`). A new job kind is one more small function
+that appends Jobs with their deps here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlift.recipe import Recipe, RecipeError
+from mlift.sweep.jobs import Job
+from mlift.sweep.schema import DATA_COMMANDS, DatasetSpec, ModelSpec, SweepRecipe, resolve
+
+
+def _grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))] or [{}]
+
+
+def point_label(base: str, fmt: str | None, point: dict[str, Any]) -> str:
+    short = {k.rsplit(".", 1)[-1]: v for k, v in point.items()}
+    if fmt:
+        label = fmt.format(**short)
+    else:
+        label = "-".join([base, *(f"{k}{v}" for k, v in short.items())])
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
+
+
+def assignments(point: dict[str, Any]) -> list[str]:
+    """A grid point as `key=value` overrides (non-strings as JSON)."""
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in point.items()]
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return sum((["--set", o] for o in overrides), [])
+
+
+def _cmd(*parts: str) -> str:
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+@dataclass
+class Arm:
+    """A dataset that is trained on: its label, the job that completes it (None: a ready path) and the train flags."""
+
+    label: str
+    data_job: str | None
+    data_flags: list[str]
+
+
+@dataclass
+class Graph:
+    recipe: Recipe[SweepRecipe]
+    validate: bool
+    jobs: list[Job] = field(default_factory=list)
+    arms: list[Arm] = field(default_factory=list)
+    built: dict[str, str] = field(default_factory=dict)   # dataset label -> the job that completes it
+
+    @property
+    def cfg(self) -> SweepRecipe:
+        return self.recipe.cfg
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output_dir).resolve()
+
+    def add(self, job: Job) -> str:
+        self.jobs.append(job)
+        return job.name
+
+
+# --- data ------------------------------------------------------------------------------------------------------------
+
+def _validate_dataset(spec: DatasetSpec, overrides: list[str]) -> None:
+    from mlift.recipe import load_recipe
+
+    load_recipe(spec.recipe, resolve(DATA_COMMANDS[spec.command].schema), overrides)  # type: ignore[index]
+
+
+def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) -> str:
+    """The jobs that build one dataset; returns the name of the job that completes it."""
+    data_out = g.out / "data" / label
+    for name in spec.after:
+        if name not in g.built:
+            raise RecipeError(f"{g.recipe.path}: dataset {spec.name}: after {name!r}: not a built dataset listed "
+                              f"earlier (known: {sorted(g.built)})")
+    after = [g.built[name] for name in spec.after]
+    sets = [*spec.set, *assignments(point), f"output_dir={data_out}"]
+    if g.validate:
+        _validate_dataset(spec, sets)
+    base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets)]  # type: ignore[union-attr]
+    res = spec.resources.model_dump()
+    if spec.shards == 1:
+        return g.add(Job(f"data-{label}", "data", _cmd(*base, "--no-progress"), str(data_out), deps=after,
+                         resources=res, label=label))
+    g.add(Job(f"data-{label}", "data", _cmd(*base, "--no-progress") + f' --shard "$TASK/{spec.shards}"',
+              str(data_out / "_sweep" / "shards"), deps=after, array=spec.shards, resources=res, label=label))
+    return g.add(Job(f"final-{label}", "finalize", _cmd(*base, "--no-progress"), str(data_out),
+                     deps=[f"data-{label}"], resources=res, label=label))
+
+
+def datasets(g: Graph) -> None:
+    labels: set[str] = set()
+    for spec in g.cfg.datasets:
+        if (spec.path is None) == (spec.command is None):
+            raise RecipeError(f"{g.recipe.path}: dataset {spec.name}: give either command + recipe or path")
+        if spec.command and not spec.recipe:
+            raise RecipeError(f"{g.recipe.path}: dataset {spec.name}: command {spec.command!r} needs a recipe")
+        for point in _grid(spec.grid):
+            label = point_label(spec.name, spec.label, point) if point else spec.name
+            if label in labels:
+                raise RecipeError(f"{g.recipe.path}: dataset label {label!r} appears twice (set `label`)")
+            labels.add(label)
+            if spec.path is not None:
+                g.arms.append(Arm(label, None, [_cmd("--set", f"data.datasets=[{json.dumps({'path': spec.path})}]")]))
+                continue
+            last = data_jobs(g, spec, label, point)
+            g.built[label] = last
+            if spec.train:
+                # The train job lists the built dataset's shard dirs at run time (languages are known only then).
+                src = shlex.quote(str(g.out / "data" / label))
+                g.arms.append(Arm(label, last, [f'--set "data.datasets=$(python -m mlift.sweep data-sources {src})"']))
+
+
+# --- train / eval / report -------------------------------------------------------------------------------------------
+
+def train_model(cfg: SweepRecipe, model: ModelSpec, point: dict[str, Any], validate: bool) -> tuple[str, bool]:
+    """(base model path, uses LoRA) of the train recipe as this model/grid point resolves it. Read from the YAML, so
+    --no-validate renders the very same commands (and job hashes); validation loads the full schema (imports TRL)."""
+    import yaml
+
+    from mlift.recipe import apply_override, parse_override
+
+    overrides = [*cfg.train.set, *model.set, *assignments(point)]
+    if validate:
+        from mlift.train import load_train_recipe
+
+        load_train_recipe(cfg.train.recipe, overrides)
+    try:
+        data = yaml.safe_load(Path(cfg.train.recipe).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RecipeError(f"train.recipe {cfg.train.recipe}: {exc}") from exc
+    for item in overrides:
+        apply_override(data, *parse_override(item))
+    name = (data.get("model") or {}).get("name_or_path")
+    if not name:
+        raise RecipeError(f"train.recipe {cfg.train.recipe}: no model.name_or_path")
+    return str(name), data.get("lora") is not None
+
+
+def wandb_sets(cfg: SweepRecipe) -> list[str]:
+    """Train overrides that put its W&B run beside the sweep's other jobs (the sweep wins over the train recipe)."""
+    if not cfg.wandb:
+        return []
+    return ["sft.report_to=[wandb]", f"wandb.project={cfg.wandb.project}", f"wandb.group={cfg.name}",
+            *([f"wandb.entity={cfg.wandb.entity}"] if cfg.wandb.entity else [])]
+
+
+@dataclass
+class Run:
+    """One trained model of the sweep: arm x model x train grid point x seed."""
+
+    arm: str
+    seed: int
+    model: ModelSpec
+    point: dict[str, Any]
+    run: str        # path segment: [model/]arm/seedN
+    tag: str        # job-name segment
+
+
+def train_job(g: Graph, r: Run, arm: Arm) -> str:
+    cfg = g.cfg
+    train_out = g.out / "train" / r.run
+    train_sets = [*cfg.train.set, *r.model.set, *assignments(r.point), f"output_dir={train_out}", f"seed={r.seed}",
+                  *wandb_sets(cfg)]
+    cmd = " ".join([cfg.train.launcher, _cmd(cfg.train.recipe, *_sets(train_sets)), *arm.data_flags,
+                    "--resume --no-progress"])
+    return g.add(Job(f"train-{r.tag}", "train", cmd, str(train_out), deps=[arm.data_job] if arm.data_job else [],
+                     resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name))
+
+
+def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
+    cfg = g.cfg
+    assert cfg.eval is not None
+    train_out = g.out / "train" / r.run
+    eval_out = g.out / "eval" / r.run
+    model_args = ["--model", base_model, "--adapter", str(train_out)] if lora else ["--model", str(train_out)]
+    cmd = _cmd("mlift", "eval", *model_args, "--suite", cfg.eval.suite, "--out", str(eval_out), *cfg.eval.args)
+    return g.add(Job(f"eval-{r.tag}", "eval", cmd, str(eval_out), deps=[train],
+                     resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name))
+
+
+def report_job(g: Graph, model: ModelSpec, evals: list[Job]) -> str:
+    cfg = g.cfg
+    many = len(cfg.models) > 1
+    report_out = g.out / "report" / (model.name if many else "")
+    cmd = _cmd("mlift", "report", *(f"{e.label}@{e.seed}={e.out}" for e in evals), "--out", str(report_out),
+               *(["--baseline", cfg.report.baseline] if cfg.report.baseline else []), *cfg.report.args)
+    return g.add(Job(f"report-{model.name}" if many else "report", "report", cmd, str(report_out),
+                     deps=[e.name for e in evals], resources=cfg.report.resources.model_dump(), model=model.name))
+
+
+def models(g: Graph) -> None:
+    cfg = g.cfg
+    for model in cfg.models:
+        evals: list[Job] = []
+        for point in _grid(cfg.train.grid):
+            base_model, lora = train_model(cfg, model, point, g.validate)
+            suffix = point_label("", None, point) if point else ""
+            mtag = "" if len(cfg.models) == 1 else f"{model.name}/"
+            for arm in g.arms:
+                for seed in cfg.seeds:
+                    run = f"{mtag}{arm.label}{suffix}/seed{seed}"
+                    r = Run(arm.label + suffix, seed, model, point, run, run.replace("/", "-"))
+                    train = train_job(g, r, arm)
+                    if cfg.eval is not None:
+                        eval_job(g, r, train, base_model, lora)
+                        evals.append(g.jobs[-1])
+        if cfg.eval is not None and cfg.report.enabled and evals:
+            report_job(g, model, evals)
+
+
+def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
+    """The sweep's jobs in dependency order (parents first)."""
+    g = Graph(recipe, validate)
+    datasets(g)
+    models(g)
+    cfg = recipe.cfg
+    evaluated = {j.label for j in g.jobs if j.kind == "eval"}
+    if cfg.report.baseline and cfg.report.baseline not in evaluated:
+        raise RecipeError(f"{recipe.path}: report.baseline {cfg.report.baseline!r} is not a dataset label "
+                          f"(labels: {sorted(evaluated)})")
+    return g.jobs
