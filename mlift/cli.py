@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("mlift.commands.eval", "evaluate a model on XLSUM, FLORES-200 and multilingual MMLU through lm-eval", "#6"),
     "answer": ("mlift.commands.answer", "a model answers an instruction eval set per language (for the judge)", "#11"),
     "judge": ("mlift.commands.judge", "pairwise LLM judge of two models' answers (both orders, tie = 0.5)", "#6"),
+    "judge-report": ("mlift.commands.judge_report", "per-language judge scores per model: table + figure", "#11"),
     "report": ("mlift.commands.report", "merge eval outputs into comparison tables, plots and W&B", "#7"),
     "sweep": ("mlift.commands.sweep", "expand a grid into Slurm jobs (generate -> train -> eval) with dependencies", "#7"),
     "demo": ("mlift.commands.demo", "the CPU demo: generate, baseline, train, eval and compare on a small shipped corpus", "#7"),

@@ -210,13 +210,17 @@ def report_job(g: Graph, model: ModelSpec, evals: list[Job]) -> str:
 
 
 def models(g: Graph) -> None:
+    from mlift.sweep.judging import answer_job, judge_jobs, judge_report_job
+
     cfg = g.cfg
     for model in cfg.models:
         evals: list[Job] = []
+        judges: list[Job] = []
         for point in _grid(cfg.train.grid):
             base_model, lora = train_model(cfg, model, point, g.validate)
             suffix = point_label("", None, point) if point else ""
             mtag = "" if len(cfg.models) == 1 else f"{model.name}/"
+            answers = []
             for arm in g.arms:
                 for seed in cfg.seeds:
                     run = f"{mtag}{arm.label}{suffix}/seed{seed}"
@@ -225,17 +229,23 @@ def models(g: Graph) -> None:
                     if cfg.eval is not None:
                         eval_job(g, r, train, base_model, lora)
                         evals.append(g.jobs[-1])
+                    if cfg.answer is not None:
+                        answers.append((r, answer_job(g, r, train, base_model, lora)))
+            judges += judge_jobs(g, answers, suffix)
         if cfg.eval is not None and cfg.report.enabled and evals:
             report_job(g, model, evals)
+        judge_report_job(g, model, judges)
 
 
 def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     """The sweep's jobs in dependency order (parents first)."""
+    cfg = recipe.cfg
+    if cfg.judge is not None and cfg.answer is None:
+        raise RecipeError(f"{recipe.path}: judge: needs an answer: section (the judge compares the models' answers)")
     g = Graph(recipe, validate)
     datasets(g)
     models(g)
-    cfg = recipe.cfg
-    evaluated = {j.label for j in g.jobs if j.kind == "eval"}
+    evaluated = {j.label for j in g.jobs if j.kind in ("eval", "judge")}
     if cfg.report.baseline and cfg.report.baseline not in evaluated:
         raise RecipeError(f"{recipe.path}: report.baseline {cfg.report.baseline!r} is not a dataset label "
                           f"(labels: {sorted(evaluated)})")

@@ -109,6 +109,26 @@ class EvalSpec(Schema):
     resources: Resources = Field(default_factory=lambda: Resources(gpus=1))
 
 
+class AnswerSpec(Schema):
+    """Every trained model answers an instruction eval set (`mlift answer`), after its training."""
+
+    instructions: str = Field("shipped", description="JSONL or dir of <lang>.jsonl (id, lang, instruction [, input])")
+    args: list[str] = Field(default_factory=list, description="more `mlift answer` flags, e.g. [--max-new-tokens, '512']")
+    resources: Resources = Field(default_factory=lambda: Resources(gpus=1))
+
+
+class JudgeSpec(Schema):
+    """Pinch's evaluation: each non-reference model's answers in language L vs the answers of the model tuned only on
+    L (same model, train point and seed), both orders; one judge job per model against all its references."""
+
+    recipe: str = Field(description="judge recipe (judge LLM, prompt, seed); the sweep sets output_dir, model_a and "
+                                    "reference_by_lang")
+    reference: str = Field(description="label of the reference arm of a language, e.g. 'mono-{lang}'")
+    langs: list[str] = Field(min_length=1, description="languages judged, as they appear in `reference`")
+    set: list[str] = Field(default_factory=list, description="more --set overrides of the judge recipe")
+    resources: Resources = Field(default_factory=lambda: Resources(gpus=1))
+
+
 class ReportSpec(Schema):
     enabled: bool = True
     baseline: str | None = Field(None, description="dataset label that deltas are computed against")
@@ -129,6 +149,8 @@ class SweepRecipe(Schema):
     models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(name="model")], min_length=1)
     train: TrainSpec
     eval: EvalSpec | None = None
+    answer: AnswerSpec | None = None
+    judge: JudgeSpec | None = Field(None, description="needs answer:")
     report: ReportSpec = Field(default_factory=ReportSpec)
     slurm: SlurmOpts = Field(default_factory=SlurmOpts)
     wandb: WandbSweep | None = Field(None, description="W&B runs grouped by the sweep's name, job_type = the stage; "
