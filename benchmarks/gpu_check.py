@@ -30,7 +30,8 @@ SHARED = Path(os.environ.get("MLIFT_SHARED", REPO.parent / "shared"))
 NEEDED = ["torch", "transformers", "accelerate", "peft", "trl", "datasets", "lm_eval", "deepspeed", "sacrebleu", "yaml"]
 # what `--prepare` copies from ../shared (../shared does not travel to the GPU machine)
 DATA = ["data/alpaca/alpaca_tiny.json", "data/flores200/devtest/spa_Latn.devtest", "data/flores200/devtest/eng_Latn.devtest",
-        "data/xlsum/spanish_test.jsonl", "data/m_mmlu/es_val.json"]
+        "data/xlsum/spanish_test.jsonl", "data/xlsum/spanish_train.jsonl", "data/xlsum/spanish_val.jsonl",
+        "data/m_mmlu/es_val.json", "data/m_mmlu/es_dev.json"]
 
 
 def prepare() -> None:

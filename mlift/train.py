@@ -256,7 +256,7 @@ def batch_info(trainer) -> dict[str, Any]:
     """The batch the run really used: the trainer's settings and, under DeepSpeed, what the engine was configured with
     (an accelerate config that hard-codes gradient_accumulation_steps would override the recipe's)."""
     args = trainer.args
-    gas = trainer.accelerator.gradient_accumulation_steps
+    gas = args.gradient_accumulation_steps  # the Trainer accumulates itself; DeepSpeed's own count is checked below
     info: dict[str, Any] = {"per_device": args.per_device_train_batch_size, "world_size": args.world_size,
                             "gradient_accumulation_steps": gas,
                             "effective": args.per_device_train_batch_size * args.world_size * gas}
