@@ -286,11 +286,14 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
         checkpoint = None
     started = time.time()
     stamp = out / "mlift_recipe.json"
+    if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
+        before = json.loads(stamp.read_text()).get("hash")
+        if before != recipe.hash:  # e.g. a changed lr or data: resuming would mix two runs into one model
+            from mlift.recipe import RecipeError
+
+            raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
+                              f"{recipe.hash}); use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
-        if resume and checkpoint and stamp.is_file():
-            before = json.loads(stamp.read_text()).get("hash")
-            if before != recipe.hash:  # e.g. a changed lr or data: the curve will not match the interrupted run's
-                log(f"warning: resuming with a different recipe (hash {recipe.hash}, checkpoint's {before})")
         write_json_atomic(stamp, recipe.as_manifest())
     trainer, info = build_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)

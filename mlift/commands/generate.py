@@ -13,6 +13,9 @@ from mlift.generate.config import STEPS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--stage", choices=STEPS, default=None, help="run only this step (its input must be done)")
+    parser.add_argument("--steps", default=None, metavar="A,B,..",
+                        help=f"run only these steps, in pipeline order ({','.join(STEPS)}); `mlift sweep` runs the map "
+                             "steps between two global steps as one job array, each global step as one job")
     parser.add_argument("--no-report", action="store_true", help="skip the report even when the run is complete")
 
 
@@ -32,9 +35,15 @@ def main(args: argparse.Namespace) -> int:
         langs = [get_language(x).flores for x in cfg.languages]
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: languages: {exc}") from None
+    steps = [args.stage] if args.stage else None
+    if args.steps:
+        steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            raise RecipeError(f"--steps: unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     guard_run_dir(cfg.output_dir, recipe)
     try:
-        run_pipeline(cfg, parse_shard_selector(args.shard), args.stage, progress=not args.no_progress)
+        run_pipeline(cfg, parse_shard_selector(args.shard), steps, progress=not args.no_progress)
     except NotReady as exc:
         print(f"mlift generate: waiting: {exc}", file=sys.stderr)
         return 3

@@ -83,7 +83,9 @@ class Models:
 
 
 def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[int, int] = (0, 1),
-                 only: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, StageStats]:
+                 only: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                 steps: list[str] | None = None) -> dict[str, StageStats]:
+    """`only` one step, or `steps` (a subset, run in pipeline order), or all; the shards of `shard` only."""
     lang = get_language(lang).flores
     run_dir = Path(cfg.output_dir) / lang
     n = cfg.num_shards
@@ -103,7 +105,9 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             raise NotReady(f"{lang}/{name}: step {before} is not done for shards {missing[:8]}; run it first")
 
     bs = cfg.batch_size
-    for name in STEPS if only is None else [only]:
+    if only is not None:
+        steps = [only]
+    for name in STEPS if steps is None else [s for s in STEPS if s in steps]:
         if name != "fragments":
             check_prev(name)
         if name == "fragments":
@@ -166,14 +170,15 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
                                    "sample": int(m)}}
 
 
-def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), only: str | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, dict[str, StageStats]]:
+def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), steps: list[str] | None = None,
+                 progress: bool = True, log: Callable[[str], None] = print) -> dict[str, dict[str, StageStats]]:
+    """Runs `steps` (default: all, in order) of this process's shards; a global step needs all shards of its input."""
     if cfg.torch_threads:
         import torch
 
         torch.set_num_threads(cfg.torch_threads)
     models = Models(cfg)
-    return {get_language(lang).flores: run_language(cfg, lang, models, shard, only, progress, log)
+    return {get_language(lang).flores: run_language(cfg, lang, models, shard, progress=progress, log=log, steps=steps)
             for lang in cfg.languages}
 
 

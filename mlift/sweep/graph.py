@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlift.recipe import Recipe, RecipeError
-from mlift.sweep.jobs import Job
+from mlift.sweep.jobs import Job, file_digest
 from mlift.sweep.schema import DATA_COMMANDS, DatasetSpec, ModelSpec, SweepRecipe, resolve
 
 
@@ -64,6 +64,8 @@ class Graph:
     jobs: list[Job] = field(default_factory=list)
     arms: list[Arm] = field(default_factory=list)
     built: dict[str, str] = field(default_factory=dict)   # dataset label -> the job that completes it
+    by_name: dict[str, Job] = field(default_factory=dict)
+    loaded: dict[str, tuple[str, Any]] = field(default_factory=dict)  # label -> (command, validated recipe)
 
     @property
     def cfg(self) -> SweepRecipe:
@@ -74,20 +76,56 @@ class Graph:
         return Path(self.cfg.output_dir).resolve()
 
     def add(self, job: Job) -> str:
+        """Append a job (its parents are already in); its hash then covers its parents' hashes, so a changed
+        dataset recipe reruns the data, and the train, eval and report after it, and nothing else."""
+        if job.name in self.by_name:
+            raise RecipeError(f"{self.recipe.path}: two jobs named {job.name!r}")
+        job.inputs = [*job.inputs, *(f"after:{self.by_name[d].hash}" for d in job.deps)]
         self.jobs.append(job)
+        self.by_name[job.name] = job
         return job.name
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
 
-def _validate_dataset(spec: DatasetSpec, overrides: list[str]) -> None:
+def _validate_dataset(g: Graph, spec: DatasetSpec, label: str, overrides: list[str]) -> None:
+    """Load the dataset recipe with its overrides (schema errors name the recipe and key); a mix is checked against
+    the languages its `after:` pools produce."""
     from mlift.recipe import load_recipe
+    from mlift.sweep.validate import check_mix_languages
 
-    load_recipe(spec.recipe, resolve(DATA_COMMANDS[spec.command].schema), overrides)  # type: ignore[index]
+    try:
+        cfg = load_recipe(spec.recipe, resolve(DATA_COMMANDS[spec.command].schema), overrides).cfg  # type: ignore[index]
+    except RecipeError as exc:
+        raise RecipeError(f"{g.recipe.path}: dataset {label}: {exc}") from None
+    g.loaded[label] = (spec.command, cfg)  # type: ignore[assignment]
+    if spec.command == "mix":
+        check_mix_languages(g.recipe.path, label, cfg, {a: g.loaded[a] for a in spec.after if a in g.loaded})
+
+
+def phases(command: str) -> list[tuple[bool, list[str]]]:
+    """The command's steps cut at its global steps: [(is_global, steps)], e.g. generate ->
+    [(F, [fragments]), (T, [dedup]), (F, [to_english, instruct, score]), (T, [select]), (F, [to_target])];
+    [] for a command without global steps (its shards run as one array)."""
+    ref = DATA_COMMANDS[command].steps
+    if ref is None:
+        return []
+    out: list[tuple[bool, list[str]]] = []
+    for step, is_global in resolve(ref):
+        if is_global or not out or out[-1][0]:
+            out.append((bool(is_global), [step]))
+        else:
+            out[-1][1].append(step)
+    return out
 
 
 def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) -> str:
-    """The jobs that build one dataset; returns the name of the job that completes it."""
+    """The jobs that build one dataset; returns the name of the job that completes it.
+
+    One shard: one job. N shards: a job array (`--shard $TASK/N`), then a finalize run without --shard (cross-shard
+    work, the manifest). A command with global steps is chained at each of them: an array runs the map steps up to
+    the next global step (`--steps a,b`), one job runs the global step over all shards, and so on, each `afterok`
+    on the one before, then finalize."""
     data_out = g.out / "data" / label
     for name in spec.after:
         if name not in g.built:
@@ -96,16 +134,27 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
     after = [g.built[name] for name in spec.after]
     sets = [*spec.set, *assignments(point), f"output_dir={data_out}"]
     if g.validate:
-        _validate_dataset(spec, sets)
-    base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets)]  # type: ignore[union-attr]
+        _validate_dataset(g, spec, label, sets)
+    base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets), "--no-progress"]  # type: ignore[union-attr]
     res = spec.resources.model_dump()
+    common = {"resources": res, "label": label, "inputs": [file_digest(spec.recipe)], "root": str(data_out)}  # type: ignore[arg-type]
     if spec.shards == 1:
-        return g.add(Job(f"data-{label}", "data", _cmd(*base, "--no-progress"), str(data_out), deps=after,
-                         resources=res, label=label))
-    g.add(Job(f"data-{label}", "data", _cmd(*base, "--no-progress") + f' --shard "$TASK/{spec.shards}"',
-              str(data_out / "_sweep" / "shards"), deps=after, array=spec.shards, resources=res, label=label))
-    return g.add(Job(f"final-{label}", "finalize", _cmd(*base, "--no-progress"), str(data_out),
-                     deps=[f"data-{label}"], resources=res, label=label))
+        return g.add(Job(f"data-{label}", "data", _cmd(*base), str(data_out), deps=after, **common))
+    shard = f' --shard "$TASK/{spec.shards}"'
+    chain = phases(spec.command) or [(False, [])]  # type: ignore[arg-type]
+    deps = after
+    for is_global, steps in chain:
+        flags = ["--steps", ",".join(steps)] if steps else []
+        first = steps[0] if steps else "shards"
+        if is_global:
+            job = Job(f"global-{label}-{first}", "global", _cmd(*base, *flags), str(data_out / "_sweep" / first),
+                      deps=deps, **common)
+        else:
+            name = f"data-{label}" if not steps else f"data-{label}-{first}"
+            job = Job(name, "data", _cmd(*base, *flags) + shard, str(data_out / "_sweep" / first), deps=deps,
+                      array=spec.shards, **common)
+        deps = [g.add(job)]
+    return g.add(Job(f"final-{label}", "finalize", _cmd(*base), str(data_out), deps=deps, **common))
 
 
 def datasets(g: Graph) -> None:
@@ -177,15 +226,22 @@ class Run:
     tag: str        # job-name segment
 
 
+def _train_files(cfg: SweepRecipe) -> list[str]:
+    """The train recipe and the launcher's accelerate config, if any (their content is part of the job's hash)."""
+    found = re.search(r"--config[_-]file[= ]+(\S+)", cfg.train.launcher)
+    return [cfg.train.recipe, *([found.group(1)] if found else [])]
+
+
 def train_job(g: Graph, r: Run, arm: Arm) -> str:
     cfg = g.cfg
     train_out = g.out / "train" / r.run
     train_sets = [*cfg.train.set, *r.model.set, *assignments(r.point), f"output_dir={train_out}", f"seed={r.seed}",
                   *wandb_sets(cfg)]
-    cmd = " ".join([cfg.train.launcher, _cmd(cfg.train.recipe, *_sets(train_sets)), *arm.data_flags,
+    cmd = " ".join([_cmd(*shlex.split(cfg.train.launcher), cfg.train.recipe, *_sets(train_sets)), *arm.data_flags,
                     "--resume --no-progress"])
     return g.add(Job(f"train-{r.tag}", "train", cmd, str(train_out), deps=[arm.data_job] if arm.data_job else [],
-                     resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name))
+                     resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
+                     inputs=[file_digest(f) for f in _train_files(cfg)]))
 
 
 def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
@@ -196,7 +252,8 @@ def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
     model_args = ["--model", base_model, "--adapter", str(train_out)] if lora else ["--model", str(train_out)]
     cmd = _cmd("mlift", "eval", *model_args, "--suite", cfg.eval.suite, "--out", str(eval_out), *cfg.eval.args)
     return g.add(Job(f"eval-{r.tag}", "eval", cmd, str(eval_out), deps=[train],
-                     resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name))
+                     resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
+                     inputs=[file_digest(cfg.eval.suite)]))
 
 
 def report_job(g: Graph, model: ModelSpec, evals: list[Job]) -> str:
@@ -245,8 +302,19 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     g = Graph(recipe, validate)
     datasets(g)
     models(g)
-    evaluated = {j.label for j in g.jobs if j.kind in ("eval", "judge")}
-    if cfg.report.baseline and cfg.report.baseline not in evaluated:
-        raise RecipeError(f"{recipe.path}: report.baseline {cfg.report.baseline!r} is not a dataset label "
-                          f"(labels: {sorted(evaluated)})")
+    if cfg.eval is not None and validate:
+        from mlift.evaluate import EvalSuite
+        from mlift.recipe import load_recipe
+
+        args = cfg.eval.args
+        sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--set"]
+        try:
+            load_recipe(cfg.eval.suite, EvalSuite, sets)
+        except RecipeError as exc:
+            raise RecipeError(f"{recipe.path}: eval.suite: {exc}") from None
+    if cfg.eval is not None or cfg.judge is not None:
+        from mlift.sweep.validate import check_labels
+
+        check_labels(recipe.path, cfg.name, cfg.report.baseline, cfg.report.args,
+                     {j.label for j in g.jobs if j.kind in ("eval", "judge")})
     return g.jobs

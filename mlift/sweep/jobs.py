@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ class Job:
     label: str = ""
     seed: int | None = None
     model: str | None = None
-    inputs: list[str] = field(default_factory=list)   # content hashes of the recipe files it reads (stale-work check)
+    inputs: list[str] = field(default_factory=list)   # content hashes of the recipe files it reads + its parents' hashes
+    root: str = ""                 # the directory the job's work lives in (default: out); set aside when stale
 
     def markers(self) -> list[Path]:
         if self.array:
@@ -38,6 +40,27 @@ class Job:
 
     def complete(self) -> bool:
         return all(marker_hash(p) == self.hash for p in self.markers())
+
+    def stale(self) -> bool:
+        """Finished before with other inputs (an edited recipe, a rebuilt parent): its work must not be reused."""
+        return any(marker_hash(p) not in (None, self.hash) for p in self.markers())
+
+    def set_aside_if_stale(self) -> Path | None:
+        """Move a stale job's work to <root>.stale-<time> (kept, never deleted) so the job starts clean."""
+        if self.complete() or not self.stale():
+            return None
+        root = Path(self.root or self.out)
+        dest = root.with_name(f"{root.name}.stale-{time.strftime('%Y%m%dT%H%M%S')}")
+        root.rename(dest)
+        return dest
+
+
+def file_digest(path: str | Path) -> str:
+    """The content of a file a job reads, as a short hash (a missing file hashes as its name)."""
+    try:
+        return f"{path}:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return f"{path}:missing"
 
 
 def marker_hash(path: Path) -> str | None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from mlift.recipe import RecipeError
-from mlift.sweep.jobs import Job
+from mlift.sweep.jobs import Job, file_digest
 
 
 def _cmd(*parts: str) -> str:
@@ -30,9 +30,19 @@ def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
     cmd = _cmd("mlift", "answer", *model_args, "--instructions", cfg.answer.instructions, "--out", str(out),
                "--seed", str(r.seed), *cfg.answer.args, "--no-progress")
     job = Job(f"answer-{r.tag}", "answer", cmd, str(out), deps=[train], resources=cfg.answer.resources.model_dump(),
-              label=r.arm, seed=r.seed, model=r.model.name)
+              label=r.arm, seed=r.seed, model=r.model.name, inputs=_instruction_digests(cfg.answer.instructions))
     g.add(job)
     return job
+
+
+def _instruction_digests(source: str) -> list[str]:
+    """An edited eval set reruns the answers (and, through the parents' hashes, the judges)."""
+    from mlift.answer import instruction_files
+
+    try:
+        return [file_digest(f) for f in instruction_files(source)]
+    except RecipeError:
+        return [f"{source}:missing"]  # not there yet (e.g. built on the cluster): the answer job will say so
 
 
 def reference_labels(g) -> dict[str, str]:
@@ -73,7 +83,7 @@ def judge_jobs(g, answers: list[tuple[object, Job]], suffix: str) -> list[Job]:
         cmd = _cmd("mlift", "judge", spec.recipe, *sum((["--set", s] for s in sets), []), "--no-progress")
         job = Job(f"judge-{r.tag}", "judge", cmd, str(out),  # type: ignore[attr-defined]
                   deps=[ans.name, *sorted({j.name for j in ref_jobs.values()})], resources=spec.resources.model_dump(),
-                  label=ans.label, seed=ans.seed, model=ans.model)
+                  label=ans.label, seed=ans.seed, model=ans.model, inputs=[file_digest(spec.recipe)])
         g.add(job)
         jobs.append(job)
     return jobs

@@ -27,6 +27,9 @@ def run_local(recipe: Recipe[SweepRecipe], jobs: list[Job], scripts: dict[str, P
             failed.add(job.name)
             echo(f"skip   {job.name} (a dependency failed)")
             continue
+        moved = job.set_aside_if_stale()
+        if moved:
+            echo(f"stale  {job.name}: its inputs changed; earlier work moved to {moved}")
         tasks = {}
         for task in range(job.array or 1):
             log = log_pattern(recipe.cfg, job, local=True).format(task=task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,13 @@ class Resources(Schema):
     time: str | None = None
 
 
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def default_env() -> dict[str, str]:
-    # No HF_HUB_OFFLINE here: real sweeps stream hub data and load hub models (a rehearsal may set it offline).
-    return {"OMP_NUM_THREADS": "${SLURM_CPUS_PER_TASK:-1}", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline"}
+    # No HF_HUB_OFFLINE here: real sweeps stream hub data and load hub models (a rehearsal sets it in its section).
+    # OMP_NUM_THREADS follows the job's CPUs (set in the template; values here are literal, never expanded).
+    return {"TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline"}
 
 
 class SlurmOpts(Schema):
@@ -62,10 +67,16 @@ class SlurmOpts(Schema):
     mem: str | None = None
     gres: str | None = Field("gpu:{n}", description="GPU request pattern; null drops --gres (clusters that refuse it)")
     extra_sbatch: list[str] = Field(default_factory=list, description="more #SBATCH lines, e.g. --qos=high")
-    env: dict[str, str] = Field(default_factory=lambda: {
-        "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "${SLURM_CPUS_PER_TASK:-1}", "TOKENIZERS_PARALLELISM": "false",
-        "WANDB_MODE": "offline"})
+    env: dict[str, str] = Field(default_factory=default_env, description="exported in every job; values literal")
     template: str | None = Field(None, description="sbatch template (default: slurm/job.sbatch)")
+
+    @field_validator("env")
+    @classmethod
+    def _env_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not ENV_KEY.match(k)]
+        if bad:
+            raise ValueError(f"env keys must match {ENV_KEY.pattern}: {bad}")
+        return value
 
 
 class DatasetSpec(Schema):
@@ -155,9 +166,26 @@ class SweepRecipe(Schema):
     slurm: SlurmOpts = Field(default_factory=SlurmOpts)
     wandb: WandbSweep | None = Field(None, description="W&B runs grouped by the sweep's name, job_type = the stage; "
                                                        "slurm.env's WANDB_MODE (offline by default) applies")
+    rehearsal: dict[str, Any] | None = Field(None, description="the sweep in miniature (`--rehearse`): a partial sweep "
+                                                               "merged over this one; see mlift/sweep/rehearsal.py")
+
+    @field_validator("rehearsal")
+    @classmethod
+    def _rehearsal_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        allowed = set(cls.model_fields) - {"name", "rehearsal"}
+        bad = sorted(set(value or {}) - allowed)
+        if bad:
+            raise ValueError(f"unknown key(s) {bad} (allowed: {sorted(allowed)})")
+        return value
 
 
-def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe[SweepRecipe]:
+def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               rehearse: bool = False) -> Recipe[SweepRecipe]:
+    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py)."""
     from mlift.recipe import load_recipe
 
+    if rehearse:
+        from mlift.sweep.rehearsal import load_rehearsal
+
+        return load_rehearsal(path, overrides)
     return load_recipe(path, SweepRecipe, overrides)

@@ -7,7 +7,7 @@ import shlex
 from dataclasses import asdict
 from pathlib import Path
 
-from mlift.recipe import Recipe
+from mlift.recipe import Recipe, RecipeError
 from mlift.sweep.jobs import MARKER, Job
 from mlift.sweep.schema import SweepRecipe
 
@@ -53,8 +53,18 @@ def render(recipe: Recipe[SweepRecipe], job: Job) -> str:
         "marker_name": f"{MARKER}.task-${{TASK}}" if job.array else MARKER, "command": job.command,
         "job_hash": job.hash, "q": shlex.quote,
     }
+    # #SBATCH lines are comments to bash: a line break in a value would start a command line
+    for key in ("job_name", "log", "workdir", "time", "mem", "gres", "partition", "account"):
+        _one_line(recipe, key, values[key])
+    for line in s.extra_sbatch:
+        _one_line(recipe, "slurm.extra_sbatch", line)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.from_string(template.read_text(encoding="utf-8")).render(**values)
+
+
+def _one_line(recipe: Recipe[SweepRecipe], key: str, value: object) -> None:
+    if value is not None and any(c in str(value) for c in "\n\r\0"):
+        raise RecipeError(f"{recipe.path}: {key}: {value!r} holds a line break (it goes into an #SBATCH line)")
 
 
 def write_scripts(recipe: Recipe[SweepRecipe], jobs: list[Job]) -> dict[str, Path]:

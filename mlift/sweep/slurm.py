@@ -29,6 +29,9 @@ def submit(recipe: Recipe[SweepRecipe], jobs: list[Job], scripts: dict[str, Path
             ids[job.name] = entry["id"]
             echo(f"keep   {job.name} (job {entry['id']} still queued/running)")
             continue
+        moved = job.set_aside_if_stale()
+        if moved:
+            echo(f"stale  {job.name}: its inputs changed; earlier work moved to {moved}")
         parents = [ids[d] for d in job.deps if ids.get(d)]
         cmd = ["sbatch", "--parsable", *([f"--dependency=afterok:{':'.join(parents)}"] if parents else []),
                str(scripts[job.name])]
