@@ -100,3 +100,14 @@ def test_judge_report_table_and_one_figure_per_family(tmp_path: Path) -> None:
     assert md.index("pinch-P0 ") < md.index("pinch-P10") < md.index("unseen-P10")
     assert [Path(p).name for p in summary["plots"]] == ["judge_scores_pinch.png", "judge_scores_unseen.png"]
     assert all(Path(p).stat().st_size > 5000 for p in summary["plots"])
+
+
+def test_a_rehearsal_that_drops_the_judge_is_refused(tmp_path: Path) -> None:
+    from mlift.sweep.schema import load_sweep
+
+    doc = yaml.safe_load(PINCH.read_text())
+    doc["rehearsal"]["judge"] = {"langs": ["fin_Latn"]}
+    path = tmp_path / "pinch.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(RecipeError, match="judge: reference/langs differ"):
+        load_sweep(path, rehearse=True)

@@ -80,6 +80,10 @@ def check_shape(source: str, real: SweepRecipe, mini: SweepRecipe) -> None:
         problems.append("train.grid: not the sweep's axes")
     if (real.eval is None) != (mini.eval is None) or real.report.enabled != mini.report.enabled:
         problems.append("eval/report: a stage of the sweep is missing")
+    if (real.answer is None) != (mini.answer is None) or (real.judge is None) != (mini.judge is None):
+        problems.append("answer/judge: a stage of the sweep is missing")
+    elif real.judge and mini.judge and (real.judge.reference, real.judge.langs) != (mini.judge.reference, mini.judge.langs):
+        problems.append("judge: reference/langs differ from the sweep's (every language's reference must be judged)")
     if Path(real.output_dir).resolve() == Path(mini.output_dir).resolve():
         problems.append("output_dir: the rehearsal would write into the real sweep's output_dir")
     if problems:
