@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from test_sweep import slurm_cluster  # noqa: F401  (the shared fixture: slurm/local_cluster.sh)
 
 from mlift.recipe import RecipeError
 
@@ -111,3 +115,53 @@ def test_a_rehearsal_that_drops_the_judge_is_refused(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(RecipeError, match="judge: reference/langs differ"):
         load_sweep(path, rehearse=True)
+
+
+# --- the rehearsal end to end (slow: ~170 jobs; see the note for measured wall times) --------------------------------
+
+def _check_rehearsal_report(out: Path) -> None:
+    """Every mixture model (12 P values + 3 unseen-split points) x 2 seeds judged in all 12 languages against the
+    monolingual model of that language; the report holds a row per arm and the figures."""
+    judged = sorted(out.glob("judge/*/seed*/scores.json"))
+    assert len(judged) == 15 * 2
+    for path in judged:
+        scores = json.loads(path.read_text())
+        assert scores["references"] == {x: f"mono-{x}" for x in LANGS}
+        assert set(scores["scores"]) == {*LANGS, "all"}
+        assert all(0 <= s["score_pct"] <= 100 and s["win"] + s["tie"] + s["loss"] == s["n"] for s in scores["scores"].values())
+    table = (out / "report/judge/judge_table.md").read_text()
+    for label in [*(f"pinch-P{p}" for p in P), "unseen-P1", "unseen-P10", "unseen-P100"]:
+        assert f"| {label} |" in table
+    assert (out / "report/judge/judge_scores_pinch.png").stat().st_size > 5000
+    assert (out / "report/judge/judge_scores_unseen.png").stat().st_size > 5000
+
+
+def _run_sweep(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", str(PINCH), "--rehearse", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_pinch_rehearsal_local_to_the_judge_report(shared_dir: Path) -> None:
+    out = REPO / "runs/rehearsal/pinch"
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.time()
+    done = _run_sweep("--local", timeout=4 * 3600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    print(f"pinch rehearsal --local: {time.time() - started:.0f} s")
+    _check_rehearsal_report(out)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slurm_cluster")
+def test_pinch_rehearsal_on_real_slurm(shared_dir: Path) -> None:
+    out = REPO / "runs/rehearsal/pinch"
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.time()
+    done = _run_sweep("--wait", "--timeout", str(4 * 3600), timeout=4 * 3600 + 60)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    print(f"pinch rehearsal on Slurm: {time.time() - started:.0f} s")
+    _check_rehearsal_report(out)
+    state = json.loads((out / "sweep_state.json").read_text())["jobs"]
+    judge = state["judge-pinch-P50-seed1"]
+    assert state["answer-pinch-P50-seed1"]["id"] in judge["deps"] and state["answer-mono-heb_Hebr-seed1"]["id"] in judge["deps"]
