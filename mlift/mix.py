@@ -61,15 +61,15 @@ def pinch_plan(n_english: int, langs: list[str], percent: float | str | None = N
     budget = int(Fraction(n_english) * Fraction(str(percent)) / 100) if percent is not None else int(count)
     if budget < 0 or budget > n_english:
         raise ValueError(f"multilingual budget {budget} outside 0..{n_english}")
+    if remainder not in ("drop", "spread"):
+        raise ValueError(f"remainder must be drop or spread, got {remainder!r}")
     q, r = divmod(budget, len(langs))
     shares = {x: q for x in langs if x != english}
-    if remainder == "spread" and r:
+    if remainder == "spread" and r:  # (r == 0: nothing to spread)
         order = sorted(shares)
         random.Random(seed).shuffle(order)
         for x in order[:r]:
             shares[x] += 1
-    elif remainder != "drop":
-        raise ValueError(f"remainder must be drop or spread, got {remainder!r}")
     replaced = sum(shares.values())
     return PinchPlan(n_english, None if percent is None else str(percent), budget, q, r, remainder,
                      {x: shares[x] for x in langs if x in shares}, replaced, n_english - replaced, n_english)

@@ -252,6 +252,23 @@ def _zero_stage(trainer) -> int | None:
     return trainer.accelerator.state.deepspeed_plugin.zero_stage
 
 
+def batch_info(trainer) -> dict[str, Any]:
+    """The batch the run really used: the trainer's settings and, under DeepSpeed, what the engine was configured with
+    (an accelerate config that hard-codes gradient_accumulation_steps would override the recipe's)."""
+    args = trainer.args
+    gas = args.gradient_accumulation_steps  # the Trainer accumulates itself; DeepSpeed's own count is checked below
+    info: dict[str, Any] = {"per_device": args.per_device_train_batch_size, "world_size": args.world_size,
+                            "gradient_accumulation_steps": gas,
+                            "effective": args.per_device_train_batch_size * args.world_size * gas}
+    engine = getattr(trainer, "deepspeed", None)
+    if engine is not None:
+        info["deepspeed"] = {"train_batch_size": engine.train_batch_size(),
+                             "train_micro_batch_size_per_gpu": engine.train_micro_batch_size_per_gpu(),
+                             "gradient_accumulation_steps": engine.gradient_accumulation_steps(),
+                             "gradient_clipping": engine.gradient_clipping()}
+    return info
+
+
 def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
     """Train, save model/adapter + tokenizer + manifest.json into output_dir; return the manifest."""
     import time
@@ -269,11 +286,14 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
         checkpoint = None
     started = time.time()
     stamp = out / "mlift_recipe.json"
+    if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
+        before = json.loads(stamp.read_text()).get("hash")
+        if before != recipe.hash:  # e.g. a changed lr or data: resuming would mix two runs into one model
+            from mlift.recipe import RecipeError
+
+            raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
+                              f"{recipe.hash}); use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
-        if resume and checkpoint and stamp.is_file():
-            before = json.loads(stamp.read_text()).get("hash")
-            if before != recipe.hash:  # e.g. a changed lr or data: the curve will not match the interrupted run's
-                log(f"warning: resuming with a different recipe (hash {recipe.hash}, checkpoint's {before})")
         write_json_atomic(stamp, recipe.as_manifest())
     trainer, info = build_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
@@ -293,6 +313,7 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
             "data": info["data"],
             "world_size": trainer.args.world_size,
             "deepspeed_zero_stage": _zero_stage(trainer),
+            "batch": batch_info(trainer),
             "versions": package_versions(),
             "metrics": {**result.metrics, "global_step": trainer.state.global_step,
                         "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None},
@@ -300,6 +321,7 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         write_json_atomic(out / "manifest.json", manifest)
+        log(f"batch: {manifest['batch']}")
         log(f"saved {'adapter' if cfg.lora else 'model'} + tokenizer + manifest.json to {out} "
             f"(step {trainer.state.global_step}, loss {manifest['metrics']['last_loss']})")
     return manifest

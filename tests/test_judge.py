@@ -34,8 +34,8 @@ def test_aggregate_arithmetic_on_fixed_verdicts() -> None:
     verdicts = [("hin_Deva", "A", "B"), ("hin_Deva", "A", "B"), ("hin_Deva", "A", "A"), ("hin_Deva", "B", "A"),
                 ("fra_Latn", "B", "A"), ("fra_Latn", None, "B")]
     table = aggregate([(lang, combine(a, b)) for lang, a, b in verdicts])
-    assert table["hin_Deva"] == {"score": (1 + 1 + 0.5 + 0) / 4, "win": 2, "tie": 1, "loss": 1, "n": 4}
-    assert table["fra_Latn"] == {"score": (0 + 0.5) / 2, "win": 0, "tie": 1, "loss": 1, "n": 2}
+    assert table["hin_Deva"] == {"score": (1 + 1 + 0.5 + 0) / 4, "score_pct": 62.5, "win": 2, "tie": 1, "loss": 1, "n": 4}
+    assert table["fra_Latn"] == {"score": (0 + 0.5) / 2, "score_pct": 25.0, "win": 0, "tie": 1, "loss": 1, "n": 2}
     assert table["all"]["score"] == pytest.approx((2 + 0.5 + 0.5) / 6) and table["all"]["n"] == 6
     assert list(table)[-1] == "all"
 

@@ -30,6 +30,9 @@ def test_pinch_one_percent_of_4640_over_11_languages():
     assert spread.per_language == pinch_plan(4640, others, percent=1, remainder="spread", seed=7).per_language
     assert any(pinch_plan(4640, others, percent=1, remainder="spread", seed=s).per_language != spread.per_language
                for s in range(8))
+    # Nothing to spread (P = 0, or a budget that divides evenly) is not an error.
+    assert pinch_plan(4640, others, percent=0, remainder="spread").replaced == 0
+    assert pinch_plan(4640, others, percent=100, remainder="spread").replaced == 4640
     # Exact arithmetic: 0.1% of 10,000 is 10, not 9 (no float floor error).
     assert pinch_plan(10_000, ["fra_Latn"], percent=0.1).replaced == 10
     assert pinch_plan(4640, PINCH_LANGS, count=40).per_language_base == 3

@@ -80,7 +80,8 @@ def test_scripts_render_and_parse(tmp_path):
         text = scripts[job.name].read_text()
         done = subprocess.run(["bash", "-n", str(scripts[job.name])], capture_output=True, text=True)
         assert done.returncode == 0, (job.name, done.stderr)
-        assert "module load x && source env/bin/activate" in text and 'export HF_HUB_OFFLINE="1"' in text
+        assert "module load x && source env/bin/activate" in text and "export WANDB_MODE=offline" in text
+        assert "HF_HUB_OFFLINE" not in text  # real sweeps load hub data and models: never forced offline
         assert ("#SBATCH --gres=gpu:2" in text) == (job.kind == "train"), job.name
         assert ("#SBATCH --array=0-1" in text) == (job.name == "data-templated")
     # a cluster that refuses gres: no --gres line at all

@@ -113,3 +113,22 @@ def test_kill_then_resume_continues_the_same_loss_curve(stories260k, tmp_path):
     assert after and all(s in b for s in after)
     for s in after:
         assert b[s] == pytest.approx(a[s], rel=1e-4, abs=1e-5), (s, a[s], b[s])
+
+
+def test_deepspeed_takes_gradient_accumulation_from_the_recipe(stories260k, tmp_path):
+    """The shipped ZeRO configs say `auto`, so the recipe's gradient_accumulation_steps and max_grad_norm apply: with 2
+    processes, 2 per device and 2 accumulation steps the engine's global batch is 8 (a hard-coded 1 made it 4)."""
+    data = make_mlift_dataset(tmp_path / "data", n=32)
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "recipe.yaml",
+                          base_recipe(stories260k, data, out, max_steps=2, per_device_train_batch_size=2,
+                                      gradient_accumulation_steps=2, max_grad_norm=0.5))
+    cmd = [str(REPO / ".venv/bin/accelerate"), "launch", "--config_file",
+           str(cpu_accelerate_config("zero2.yaml", tmp_path)), "-m", "mlift.train", str(recipe), "--no-progress"]
+    done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    batch = json.loads((out / "manifest.json").read_text())["batch"]
+    assert batch["world_size"] == 2 and batch["gradient_accumulation_steps"] == 2
+    assert batch["effective"] == 2 * 2 * 2
+    assert batch["deepspeed"] == {"train_batch_size": 8, "train_micro_batch_size_per_gpu": 2,
+                                  "gradient_accumulation_steps": 2, "gradient_clipping": 0.5}

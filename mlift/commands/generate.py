@@ -13,6 +13,9 @@ from mlift.generate.config import STEPS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recipe_arguments(parser)
     parser.add_argument("--stage", choices=STEPS, default=None, help="run only this step (its input must be done)")
+    parser.add_argument("--steps", default=None, metavar="A,B,..",
+                        help=f"run only these steps, in pipeline order ({','.join(STEPS)}); `mlift sweep` runs the map "
+                             "steps between two global steps as one job array, each global step as one job")
     parser.add_argument("--no-report", action="store_true", help="skip the report even when the run is complete")
 
 
@@ -35,10 +38,16 @@ def main(args: argparse.Namespace) -> int:
     from mlift.generate.fragments import check_languages
 
     check_languages(cfg.fragments, langs)  # a language no chosen detector knows: the recipe must say what to do
+    steps = [args.stage] if args.stage else None
+    if args.steps:
+        steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            raise RecipeError(f"--steps: unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     shard = parse_shard_selector(args.shard)
     guard_run_dir(cfg.output_dir, recipe)
     try:
-        stats = run_pipeline(cfg, shard, args.stage, progress=not args.no_progress,
+        stats = run_pipeline(cfg, shard, steps, progress=not args.no_progress,
                              retry_quarantined=args.retry_quarantined)
     except NotReady as exc:
         print(f"mlift generate: waiting: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`mlift sweep SWEEP.yaml`: expand a grid (datasets x models x seeds x override axes) into Slurm jobs (data shards as
 job arrays -> train -> eval -> report, wired with --dependency=afterok) and submit them; `--dry-run` writes and prints
 the scripts, `--local` runs them here in dependency order, `--status` lists job states and failed jobs' logs.
-Re-running the same command skips every job whose completion marker exists. See mlift/sweep.py."""
+Re-running the same command skips every job whose completion marker exists. See mlift/sweep/."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="sweep recipe (recipes/sweeps/*.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a sweep value, e.g. --set slurm.gres=null --set seeds=[1,2] (repeatable)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run the sweep's `rehearsal:` twin instead (tiny models/data, same arms, grid, seeds, "
+                             "shards and stages; outputs under runs/rehearsal/<name>); combines with the modes below")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="write and print the sbatch scripts; submit nothing")
     mode.add_argument("--local", action="store_true", help="run the same scripts here with bash, in dependency order")
@@ -29,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from mlift.sweep import expand, load_sweep, run_local, status, submit, wait, write_manifest, write_scripts
 
-    recipe = load_sweep(args.recipe, args.overrides)
+    recipe = load_sweep(args.recipe, args.overrides, rehearse=args.rehearse)
     jobs = expand(recipe, validate=not args.no_validate)
     if args.status:
         counts = status(recipe, jobs)
@@ -43,6 +46,10 @@ def main(args: argparse.Namespace) -> int:
             deps = f" --dependency=afterok:<{'>:<'.join(job.deps)}>" if job.deps else ""
             print(f"# ==== {job.name}: sbatch --parsable{deps} {scripts[job.name]}")
             print(scripts[job.name].read_text(), end="")
+        print("# the job graph (parents first):", file=sys.stderr)
+        for job in jobs:
+            what = f"array 0-{job.array - 1}" if job.array else "1 job"
+            print(f"#   {job.kind:<9} {job.name:<44} {what:<10} after {', '.join(job.deps) or '-'}", file=sys.stderr)
         print(f"# {len(jobs)} jobs; scripts in {out}/scripts (nothing submitted)", file=sys.stderr)
         return 0
     if args.local:
@@ -61,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     submitted = [i for i in ids.values() if i]
     print(f"sweep {recipe.cfg.name}: {len(submitted)} job(s) queued, {len(jobs) - len(submitted)} complete; "
-          f"state in {out}/sweep_state.json; check with: mlift sweep {args.recipe} --status")
+          f"state in {out}/sweep_state.json; check with: mlift sweep {args.recipe}{' --rehearse' if args.rehearse else ''} --status")
     if args.wait:
         if not wait(submitted, args.timeout):
             print(f"mlift sweep: still running after {args.timeout:.0f} s", file=sys.stderr)

@@ -15,6 +15,9 @@ from mlift.translate import TranslatorConfig
 
 # The steps of a generation run, in order (dedup and select are global: they need every shard of their input).
 STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
+GLOBAL_STEPS = ("dedup", "select")
+# (step, is_global) in order: where a sharded run must wait for every shard (read by `mlift sweep` to chain jobs)
+STEP_KINDS = [(s, s in GLOBAL_STEPS) for s in STEPS]
 
 
 class SourceConfig(Schema):

@@ -92,8 +92,9 @@ class Models:
 
 def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[int, int] = (0, 1),
                  only: str | None = None, progress: bool = True, log: Callable[[str], None] = print,
-                 retry_quarantined: bool = False) -> dict[str, StageStats]:
-    """The steps of one language; stops after a step that left records pending (the next run retries them)."""
+                 steps: list[str] | None = None, retry_quarantined: bool = False) -> dict[str, StageStats]:
+    """`only` one step, or `steps` (a subset, run in pipeline order), or all; the shards of `shard` only. Stops after
+    a step that left records pending (the next run retries them)."""
     lang = get_language(lang).flores
     run_dir = Path(cfg.output_dir) / lang
     n = cfg.num_shards
@@ -120,7 +121,9 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             runner.redone.update(range(n))
 
     bs = cfg.batch_size
-    for name in STEPS if only is None else [only]:
+    if only is not None:
+        steps = [only]
+    for name in STEPS if steps is None else [s for s in STEPS if s in steps]:
         if name != "fragments":
             check_prev(name)
         if name in ("dedup", "select"):
@@ -189,14 +192,17 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
                                    "sample": int(m)}}
 
 
-def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), only: str | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print, retry_quarantined: bool = False) -> dict[str, dict[str, StageStats]]:
+def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), steps: list[str] | None = None,
+                 progress: bool = True, log: Callable[[str], None] = print,
+                 retry_quarantined: bool = False) -> dict[str, dict[str, StageStats]]:
+    """Runs `steps` (default: all, in order) of this process's shards; a global step needs all shards of its input."""
     if cfg.torch_threads:
         import torch
 
         torch.set_num_threads(cfg.torch_threads)
     models = Models(cfg)
-    return {get_language(lang).flores: run_language(cfg, lang, models, shard, only, progress, log, retry_quarantined)
+    return {get_language(lang).flores: run_language(cfg, lang, models, shard, progress=progress, log=log, steps=steps,
+                                                    retry_quarantined=retry_quarantined)
             for lang in cfg.languages}
 
 

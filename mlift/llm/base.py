@@ -113,6 +113,8 @@ class TransformersLLMConfig(_LLMBase):
     revision: str | None = None
     chat_template: str | None = Field(None, description="Jinja chat template for tokenizers without one")
     trust_remote_code: bool = False
+    adapter: str | None = Field(None, description="PEFT/LoRA adapter directory applied on top of `model` (merged)")
+    tokenizer: str | None = Field(None, description="load the tokenizer from here (e.g. the adapter's dir; default: model)")
 
 
 class OpenAILLMConfig(_LLMBase):
@@ -134,6 +136,10 @@ class VLLMConfig(_LLMBase):
     dtype: str = "auto"
     revision: str | None = None
     batch_size: int = Field(1024, ge=1)
+    adapter: str | None = Field(None, description="LoRA adapter directory (served through vLLM's LoRARequest)")
+    tokenizer: str | None = Field(None, description="load the tokenizer from here (default: model)")
+    chat_template: str | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")
+    max_lora_rank: int = Field(64, ge=1)
 
 
 LLMConfig = Annotated[TransformersLLMConfig | OpenAILLMConfig | VLLMConfig, Field(discriminator="backend")]

@@ -35,8 +35,12 @@ class TransformersBackend:
         kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
         if cfg.gguf_file:
             kwargs["gguf_file"] = cfg.gguf_file
-        self.tokenizer = AutoTokenizer.from_pretrained(cfg.model, **kwargs)
+        self.tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model, **kwargs)
         self.lm = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=pick_dtype(cfg.dtype, self.device), **kwargs)
+        if cfg.adapter:
+            from peft import PeftModel
+
+            self.lm = PeftModel.from_pretrained(self.lm, cfg.adapter).merge_and_unload()  # merged: plain-model speed
         self.lm.to(self.device).eval()
         self.tokenizer.padding_side = "left"  # generation continues from the right edge
         if self.tokenizer.pad_token_id is None:
@@ -47,7 +51,8 @@ class TransformersBackend:
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "gguf": self.cfg.gguf_file,
-                "dtype": self.cfg.dtype, "chat_template": self.cfg.chat_template}
+                "dtype": self.cfg.dtype, "chat_template": self.cfg.chat_template,
+                "adapter": self.cfg.adapter, "tokenizer": self.cfg.tokenizer}
 
     def _text(self, request: Request) -> tuple[str, bool]:
         """The prompt string and whether the tokenizer should add special tokens (chat templates add their own)."""

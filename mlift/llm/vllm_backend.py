@@ -19,16 +19,24 @@ class VLLMBackend:
         self.model = cfg.model
         self.engine = LLM(model=cfg.model, revision=cfg.revision, tensor_parallel_size=cfg.tensor_parallel_size,
                           gpu_memory_utilization=cfg.gpu_memory_utilization, max_model_len=cfg.max_model_len,
-                          dtype=cfg.dtype, seed=seed)
+                          dtype=cfg.dtype, seed=seed, tokenizer=cfg.tokenizer or cfg.model,
+                          **({"enable_lora": True, "max_lora_rank": cfg.max_lora_rank} if cfg.adapter else {}))
+        self.lora = None
+        if cfg.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, cfg.adapter)
         self.tokenizer = self.engine.get_tokenizer()
         self.context = self.engine.llm_engine.model_config.max_model_len
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype}
+        return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype,
+                "adapter": self.cfg.adapter, "tokenizer": self.cfg.tokenizer, "chat_template": self.cfg.chat_template}
 
     def _ids(self, r: Request) -> list[int]:
         if r.messages is not None:
-            return list(self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=True))
+            return list(self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=True,
+                                                        chat_template=self.cfg.chat_template))
         return list(self.tokenizer(r.prompt)["input_ids"])
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
@@ -50,13 +58,16 @@ class VLLMBackend:
         prompts = [i for i, r in enumerate(requests) if r.prompt is not None and i not in refused and i not in cut]
         outputs: dict[int, Any] = {}
         if chats:
-            outs = self.engine.chat([requests[i].messages for i in chats], sampling, use_tqdm=False)
+            outs = self.engine.chat([requests[i].messages for i in chats], sampling, use_tqdm=False,
+                                    lora_request=self.lora, chat_template=self.cfg.chat_template)
             outputs.update(zip(chats, outs))
         if prompts:
-            outs = self.engine.generate([requests[i].prompt for i in prompts], sampling, use_tqdm=False)
+            outs = self.engine.generate([requests[i].prompt for i in prompts], sampling, use_tqdm=False,
+                                        lora_request=self.lora)
             outputs.update(zip(prompts, outs))
         if cut:
-            outs = self.engine.generate([{"prompt_token_ids": ids} for ids in cut.values()], sampling, use_tqdm=False)
+            outs = self.engine.generate([{"prompt_token_ids": ids} for ids in cut.values()], sampling, use_tqdm=False,
+                                        lora_request=self.lora)
             outputs.update(zip(cut, outs))
         results = []
         for i in range(len(requests)):

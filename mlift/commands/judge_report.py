@@ -1,0 +1,23 @@
+"""`mlift judge-report LABEL@SEED=JUDGE_DIR... --out DIR`: per-language judge scores per model (table + Pinch's figure)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", metavar="[LABEL[@SEED]=]JUDGE_DIR", help="output dirs of `mlift judge`")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--x", default=None, help="regex on a label: group 1 the family (a figure each), group 2 the x value "
+                        "(default: ^(.*)-P(\\d+)$, e.g. pinch-P10)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlift.report_judge import DEFAULT_X, make_judge_report
+
+    summary = make_judge_report(args.results, args.out, args.x or DEFAULT_X)
+    print(Path(args.out, "judge_table.md").read_text())
+    print(f"wrote {args.out}/judge_table.md, judge_scores.json" + "".join(f", {p}" for p in summary["plots"]))
+    return 0
