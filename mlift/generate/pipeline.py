@@ -176,7 +176,8 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
 
     emb = embed_all(models.embedder, texts())
     q = np.array(quality, dtype=np.float64)
-    keep = select_indices(emb, q, cfg.select, cfg.seed) if ids else np.arange(0)
+    how: dict = {}  # the cluster method's counts (clusters, near-duplicates) go to the manifest
+    keep = select_indices(emb, q, cfg.select, cfg.seed, info=how) if ids else np.arange(0)
     kept = set(int(i) for i in keep)
     drop = {ids[i]: ["not_selected", f"diversity selection ({cfg.select.method}) kept {len(kept)} of {len(ids)}"]
             for i in range(len(ids)) if i not in kept}
@@ -189,7 +190,7 @@ def plan_select(cfg: GenerateRecipe, run_dir: Path, models: Models) -> dict:
                                    "embedder": models.embedder.name,
                                    "mean_cos_selected": mean_pairwise_cosine(emb[sel]) if m else None,
                                    "mean_cos_random": mean_pairwise_cosine(emb[rand]) if m else None,
-                                   "sample": int(m)}}
+                                   "sample": int(m), **how}}
 
 
 def run_pipeline(cfg: GenerateRecipe, shard: tuple[int, int] = (0, 1), steps: list[str] | None = None,

@@ -2,9 +2,10 @@
 
 Instructions are embedded (sentence-transformers, or a seeded hashing embedder for tests/benchmarks), L2-normalized,
 and selected by
+- cluster (default): FAISS k-means into ~sqrt(n) clusters, quality-ranked within each, near-duplicates suppressed,
+  round-robin by rank over clusters (mlift.generate.cluster_select; 1M -> 500k in minutes), or
 - kcenter: greedy k-center on cosine distance, starting from the best-quality pair (each next pick is the pair
-  farthest from everything picked so far), or
-- cluster: seeded k-means, then round-robin over clusters taking each cluster's best-quality pair.
+  farthest from everything picked so far); O(n * target) distance computations, for small runs only.
 Pairs not picked are dropped as `not_selected` (diversity). Deterministic for a given seed and input order.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from mlift.generate.cluster_select import cluster_select
 from mlift.generate.config import EmbedderConfig, SelectConfig
 
 
@@ -58,6 +60,7 @@ def embed_all(embedder: Embedder, texts: Iterable[str], chunk: int = 4096) -> np
 
 
 def kcenter(emb: np.ndarray, quality: np.ndarray, target: int) -> np.ndarray:
+    """Greedy k-center (farthest-first traversal) from the best-quality candidate: O(n * target) time."""
     n = len(emb)
     if target >= n:
         return np.arange(n)
@@ -73,44 +76,14 @@ def kcenter(emb: np.ndarray, quality: np.ndarray, target: int) -> np.ndarray:
     return np.array(sorted(picked))
 
 
-def kmeans(emb: np.ndarray, k: int, seed: int, iters: int = 10) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    k = min(k, len(emb))
-    centers = emb[rng.choice(len(emb), size=k, replace=False)].copy()
-    labels = np.zeros(len(emb), dtype=np.int64)
-    for _ in range(iters):
-        labels = np.concatenate([np.argmax(emb[s:s + 65536] @ centers.T, axis=1) for s in range(0, len(emb), 65536)])
-        for c in range(k):
-            members = emb[labels == c]
-            if len(members):
-                v = members.mean(axis=0)
-                centers[c] = v / (np.linalg.norm(v) or 1)
-    return labels
-
-
-def cluster_balanced(emb: np.ndarray, quality: np.ndarray, target: int, clusters: int, seed: int) -> np.ndarray:
-    n = len(emb)
-    if target >= n:
-        return np.arange(n)
-    labels = kmeans(emb, clusters, seed)
-    queues = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        queues.append(list(idx[np.argsort(-quality[idx], kind="stable")]))
-    picked: list[int] = []
-    while len(picked) < target:
-        for q in queues:
-            if q and len(picked) < target:
-                picked.append(int(q.pop(0)))
-    return np.array(sorted(picked))
-
-
-def select_indices(emb: np.ndarray, quality: np.ndarray, cfg: SelectConfig, seed: int) -> np.ndarray:
+def select_indices(emb: np.ndarray, quality: np.ndarray, cfg: SelectConfig, seed: int,
+                   info: dict | None = None) -> np.ndarray:
+    """Sorted indices of the cfg.target candidates to keep (all when target is None or >= the candidates)."""
     if cfg.target is None or cfg.target >= len(emb):
         return np.arange(len(emb))
     if cfg.method == "kcenter":
         return kcenter(emb, quality, cfg.target)
-    return cluster_balanced(emb, quality, cfg.target, cfg.clusters, seed)
+    return cluster_select(emb, quality, cfg.target, cfg, seed, info)
 
 
 def mean_pairwise_cosine(emb: np.ndarray) -> float | None:
