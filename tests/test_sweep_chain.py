@@ -216,6 +216,11 @@ def test_labels_of_report_baseline_and_references_must_exist(tmp_path, shared_di
                                      "baseline": "pinch-P0"}]))
     with pytest.raises(RecipeError, match=r"sweep.yaml: .*refs.yaml row 0 .*ours: 'pinch-P100'"):
         expand(load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args)), validate=False)
+    # a row without `sweep:` concerns every sweep that has its `ours` arm: its baseline must be an arm too
+    refs.write_text(yaml.safe_dump([{"paper": "z", "claim": "renamed", "ours": "pinch-P50", "baseline": "pinch-0"},
+                                    {"paper": "w", "claim": "elsewhere", "ours": "natural", "baseline": "templated"}]))
+    with pytest.raises(RecipeError, match=r"refs.yaml row 0 .*baseline: 'pinch-0'"):
+        expand(load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args)), validate=False)
 
 
 def test_bad_override_of_a_dataset_recipe_names_sweep_arm_and_key(tmp_path, shared_dir):

@@ -12,7 +12,7 @@ import pytest
 from test_sweep import slurm_cluster  # noqa: F401  (the fixture: a real Slurm for the test)
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = {"core_comparison": {"natural", "translated", "templated"}, "sphinx": {"sphinx-0shot", "sphinx-3shot"}}
+ARMS = {"core_comparison": {"natural", "translated-alpaca", "templated"}, "sphinx": {"sphinx-0shot", "sphinx-3shot"}}
 
 
 def _mlift(*args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -50,7 +50,7 @@ def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # 
                  "data-natural-to_target", "final-natural"]
         for parent, child in zip(chain, chain[1:]):
             assert state[child]["deps"] == [state[parent]["id"]]
-        assert report["references"], "natural vs translated/templated: the published figures are shown"
+        assert report["references"], "natural vs translated-alpaca/templated: the published figures are shown"
     st = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--status", "--no-validate", timeout=300)
     assert st.returncode == 0 and "failed" not in st.stdout, st.stdout
 

@@ -61,8 +61,10 @@ def references_path(args: list[str]) -> Path:
 
 
 def check_labels(sweep: Path | None, name: str, baseline: str | None, report_args: list[str], labels: set[str]) -> None:
-    """report.baseline, and `ours`/`baseline` of every references.yaml row whose `sweep:` is this sweep's name (rows
-    without `sweep:` apply to any report that happens to hold both labels, so they are not checked here)."""
+    """report.baseline, and the labels of the results/references.yaml rows that concern this sweep: a row with
+    `sweep:` concerns the sweep of that name (both `ours` and `baseline` must be its labels); a row without it concerns
+    every sweep that has its `ours` label (then its `baseline`, when given, must be a label too: a renamed arm would
+    silently drop the published figure from the report)."""
     import yaml
 
     if baseline and baseline not in labels:
@@ -72,9 +74,17 @@ def check_labels(sweep: Path | None, name: str, baseline: str | None, report_arg
         return
     rows = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     for i, row in enumerate(rows):
-        if not isinstance(row, dict) or row.get("sweep") != name:
+        if not isinstance(row, dict) or "ours" not in row:
             continue
-        for key in ("ours", "baseline"):
-            if row.get(key) not in labels:
-                raise RecipeError(f"{sweep}: {path} row {i} ({row.get('claim', '')!r}): {key}: {row.get(key)!r} is "
+        if "sweep" in row:
+            if row["sweep"] != name:
+                continue
+            keys = ["ours", "baseline"]
+        elif row["ours"] in labels:
+            keys = ["baseline"]
+        else:
+            continue
+        for key in keys:
+            if key in row and row[key] not in labels:
+                raise RecipeError(f"{sweep}: {path} row {i} ({row.get('claim', '')!r}): {key}: {row[key]!r} is "
                                   f"not a label of sweep {name!r} (labels: {sorted(labels)})")
