@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from mlift.recipe import RecipeError
 from mlift.sweep import expand, load_sweep, render, run_local, write_scripts
+from mlift.sweep.validate import check_labels
 
 REPO = Path(__file__).resolve().parents[1]
 # one language, a dozen UDHR lines: the real pipeline (LLM stages on the 260K Llama) in about a minute
@@ -216,11 +218,13 @@ def test_labels_of_report_baseline_and_references_must_exist(tmp_path, shared_di
                                      "baseline": "pinch-P0"}]))
     with pytest.raises(RecipeError, match=r"sweep.yaml: .*refs.yaml row 0 .*ours: 'pinch-P100'"):
         expand(load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args)), validate=False)
-    # a row without `sweep:` concerns every sweep that has its `ours` arm: its baseline must be an arm too
+    # a row without `sweep:` concerns every sweep that has its `ours` arm: a missing baseline arm is warned about
     refs.write_text(yaml.safe_dump([{"paper": "z", "claim": "renamed", "ours": "pinch-P50", "baseline": "pinch-0"},
                                     {"paper": "w", "claim": "elsewhere", "ours": "natural", "baseline": "templated"}]))
-    with pytest.raises(RecipeError, match=r"refs.yaml row 0 .*baseline: 'pinch-0'"):
-        expand(load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args)), validate=False)
+    recipe = load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args))
+    with pytest.warns(UserWarning, match=r"refs.yaml row 0 .*baseline 'pinch-0'"):
+        check_labels(recipe.path, "chain", None, args["args"], {"pinch-P0", "pinch-P50"},
+                     warn=lambda m: warnings.warn(m, UserWarning, stacklevel=1))
 
 
 def test_bad_override_of_a_dataset_recipe_names_sweep_arm_and_key(tmp_path, shared_dir):

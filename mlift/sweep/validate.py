@@ -60,13 +60,17 @@ def references_path(args: list[str]) -> Path:
     return REFERENCES
 
 
-def check_labels(sweep: Path | None, name: str, baseline: str | None, report_args: list[str], labels: set[str]) -> None:
-    """report.baseline, and the labels of the results/references.yaml rows that concern this sweep: a row with
-    `sweep:` concerns the sweep of that name (both `ours` and `baseline` must be its labels); a row without it concerns
-    every sweep that has its `ours` label (then its `baseline`, when given, must be a label too: a renamed arm would
-    silently drop the published figure from the report)."""
+def check_labels(sweep: Path | None, name: str, baseline: str | None, report_args: list[str], labels: set[str],
+                 warn=None) -> None:
+    """report.baseline must be a label. results/references.yaml rows: a row with `sweep:` concerns the sweep of that
+    name, and its `ours` and `baseline` must be labels of it (error). A row without `sweep:` concerns any sweep that
+    has its `ours` arm: a missing `baseline` arm is warned about (the published figure will not be shown), since an
+    ad-hoc sweep may well hold only one of the two."""
+    import sys
+
     import yaml
 
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
     if baseline and baseline not in labels:
         raise RecipeError(f"{sweep}: report.baseline: {baseline!r} is not a dataset label (labels: {sorted(labels)})")
     path = references_path(report_args)
@@ -76,15 +80,14 @@ def check_labels(sweep: Path | None, name: str, baseline: str | None, report_arg
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "ours" not in row:
             continue
+        where = f"{path} row {i} ({row.get('claim', '')!r})"
         if "sweep" in row:
             if row["sweep"] != name:
                 continue
-            keys = ["ours", "baseline"]
-        elif row["ours"] in labels:
-            keys = ["baseline"]
-        else:
-            continue
-        for key in keys:
-            if key in row and row[key] not in labels:
-                raise RecipeError(f"{sweep}: {path} row {i} ({row.get('claim', '')!r}): {key}: {row[key]!r} is "
-                                  f"not a label of sweep {name!r} (labels: {sorted(labels)})")
+            for key in ("ours", "baseline"):
+                if key in row and row[key] not in labels:
+                    raise RecipeError(f"{sweep}: {where}: {key}: {row[key]!r} is not a label of sweep {name!r} "
+                                      f"(labels: {sorted(labels)})")
+        elif row["ours"] in labels and row.get("baseline") and row["baseline"] not in labels:
+            warn(f"mlift sweep: warning: {sweep}: {where}: baseline {row['baseline']!r} is not an arm of this sweep "
+                 f"(labels: {sorted(labels)}); the report will not show this published figure")
