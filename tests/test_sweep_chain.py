@@ -91,11 +91,13 @@ def _two_mix_arms(tmp_path: Path) -> tuple[Path, Path]:
     mix.write_text(yaml.safe_dump({"seed": 0, "output_dir": "unused", "mixture": {
         "kind": "weighted", "budget": 8,
         "sources": [{"source": {"path": "../shared/data/alpaca/alpaca_en_demo.json", "lang": "eng_Latn"}, "weight": 1}]}}))
-    other = {"name": "zh", "command": "mix", "recipe": "recipes/mix/weighted.yaml",
-             "set": ["mixture.sources=[{source: {path: ../shared/data/alpaca/alpaca_zh_demo.json, lang: zho_Hans}, "
-                     "weight: 1}]", "mixture.budget=8"]}
-    return _sweep(tmp_path, [{"name": "alpaca", "command": "mix", "recipe": str(mix)}, other],
-                  report={"baseline": "zh"}), mix
+    other = {"name": "templated", "command": "baseline templated", "recipe": "recipes/baselines/templated_xlsum_local.yaml",
+             "set": ["datasets.0.langs=[fra_Latn]", "datasets.0.limit=2", "templates_per_example=1"]}
+    train = {"recipe": "recipes/stories260k/lora-sft/config.yaml", "resources": {"gpus": 0},
+             "set": ["sft.max_steps=2", "sft.logging_steps=1", "sft.save_steps=1000", "sft.max_length=512",
+                     "sft.truncation_mode=keep_end"]}
+    return _sweep(tmp_path, [{"name": "alpaca", "command": "mix", "recipe": str(mix)}, other], train=train,
+                  report={"baseline": "alpaca"}), mix
 
 
 def _edit(mix: Path) -> None:
@@ -128,7 +130,7 @@ def test_an_edited_recipe_reruns_its_arm_and_nothing_else(tmp_path, shared_dir):
     assert run_local(recipe, jobs, write_scripts(recipe, jobs), echo=lines.append), lines
     assert sorted(x.split()[1] for x in lines if x.startswith("ok")) == [
         "data-alpaca", "eval-alpaca-seed0", "report", "train-alpaca-seed0"], lines
-    assert all(f"skip   {j.name} (complete)" in lines for j in jobs if j.label == "zh")
+    assert all(f"skip   {j.name} (complete)" in lines for j in jobs if j.label == "templated")
     assert any(x.startswith("stale  data-alpaca") for x in lines)
     assert [p.name for p in (tmp_path / "out/data").iterdir() if ".stale-" in p.name]
     manifest = json.loads((tmp_path / "out/data/alpaca/manifest.json").read_text())
