@@ -1,5 +1,5 @@
 """The paper sweeps rehearsed through a real single-node Slurm (slurm/local_cluster.sh) to the report (slow), and
-the cheapest rehearsal through --local (default suite)."""
+the cheapest rehearsal through --local (slow too: see its docstring)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,10 @@ def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # 
     assert st.returncode == 0 and "failed" not in st.stdout, st.stdout
 
 
+@pytest.mark.slow
 def test_sphinx_rehearsal_runs_locally(tmp_path, shared_dir):
-    """The cheapest rehearsal (both sPhinX arms, 2 shards, 2 seeds) with --local, to the report."""
+    """The cheapest rehearsal (both sPhinX arms, 2 shards, 2 seeds) with --local, to the report. Slow: 15 processes,
+    ~4-5 CPU-minutes (the 3-shot build alone ~1 CPU-minute); the default suite runs the generate chain instead."""
     out = tmp_path / "out"
     done = _mlift(str(REPO / "recipes/sweeps/sphinx.yaml"), "--rehearse", "--local", "--set", f"output_dir={out}",
                   timeout=1800)
