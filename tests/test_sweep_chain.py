@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from mlift.recipe import RecipeError
 from mlift.sweep import expand, load_sweep, render, run_local, write_scripts
+from mlift.sweep.validate import check_labels
 
 REPO = Path(__file__).resolve().parents[1]
 # one language, a dozen UDHR lines: the real pipeline (LLM stages on the 260K Llama) in about a minute
@@ -64,43 +66,75 @@ def test_generate_steps_flag_rejects_unknown_step(tmp_path, shared_dir):
     assert done.returncode == 2 and "dedupe" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_generate_arm_runs_through_the_chain_and_an_edit_reruns_only_its_arm(tmp_path, shared_dir):
-    """--local: a 2-shard generate arm (5 steps cut into 3 arrays + 2 global jobs + finalize) and a mix arm, each
-    trained and evaluated, one report. Then the mix recipe is edited: its arm reruns (data, train, eval) and the
-    report, nothing of the generate arm does."""
-    mix = tmp_path / "mix.yaml"
-    mix.write_text(yaml.safe_dump({"seed": 0, "output_dir": "unused", "mixture": {
-        "kind": "weighted", "budget": 8,
-        "sources": [{"source": {"path": "../shared/data/alpaca/alpaca_en_demo.json", "lang": "eng_Latn"}, "weight": 1}]}}))
-    recipe = load_sweep(_sweep(tmp_path, [_generate_arm(), {"name": "alpaca", "command": "mix", "recipe": str(mix)}],
-                               report={"baseline": "alpaca"}))
+def test_generate_arm_runs_through_the_chain_to_the_report(tmp_path, shared_dir):
+    """--local: a 2-shard generate arm (7 steps cut into 3 arrays + 2 global jobs + finalize), trained, evaluated,
+    reported. Before the chain existed every array task stopped at dedup with exit 3."""
+    recipe = load_sweep(_sweep(tmp_path, [_generate_arm()]))
     jobs = expand(recipe)
     lines: list[str] = []
     ok = run_local(recipe, jobs, write_scripts(recipe, jobs), echo=lines.append)
     out = tmp_path / "out"
     assert ok, "\n".join(lines) + "".join(p.read_text()[-2000:] for p in (out / "logs").glob("*.log"))
     # every array task and every global step ran (exit 0), in chain order
-    ran = [x.split()[1] for x in lines if x.startswith("ok")]
-    assert ran[:9] == ["data-natural-fragments[0]", "data-natural-fragments[1]", "global-natural-dedup",
-                       "data-natural-to_english[0]", "data-natural-to_english[1]", "global-natural-select",
-                       "data-natural-to_target[0]", "data-natural-to_target[1]", "final-natural"]
+    assert [x.split()[1] for x in lines if x.startswith("ok")] == [
+        "data-natural-fragments[0]", "data-natural-fragments[1]", "global-natural-dedup",
+        "data-natural-to_english[0]", "data-natural-to_english[1]", "global-natural-select",
+        "data-natural-to_target[0]", "data-natural-to_target[1]", "final-natural", "train-natural-seed0",
+        "eval-natural-seed0", "report"]
     assert json.loads((out / "data/natural/manifest.json").read_text())["dataset"]["data_files"]
     assert (out / "data/natural/fra_Latn/dedup/_plan.json").is_file()
-    table = (out / "report/table.md").read_text()
-    assert "natural" in table and "alpaca" in table
+    assert json.loads((out / "report/report.json").read_text())["labels"] == ["natural"]
 
+
+def _two_mix_arms(tmp_path: Path) -> tuple[Path, Path]:
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"seed": 0, "output_dir": "unused", "mixture": {
+        "kind": "weighted", "budget": 8,
+        "sources": [{"source": {"path": "../shared/data/alpaca/alpaca_en_demo.json", "lang": "eng_Latn"}, "weight": 1}]}}))
+    other = {"name": "templated", "command": "baseline templated", "recipe": "recipes/baselines/templated_xlsum_local.yaml",
+             "set": ["datasets.0.langs=[fra_Latn]", "datasets.0.limit=2", "templates_per_example=1"]}
+    train = {"recipe": "recipes/stories260k/lora-sft/config.yaml", "resources": {"gpus": 0},
+             "set": ["sft.max_steps=2", "sft.logging_steps=1", "sft.save_steps=1000", "sft.max_length=512",
+                     "sft.truncation_mode=keep_end"]}
+    return _sweep(tmp_path, [{"name": "alpaca", "command": "mix", "recipe": str(mix)}, other], train=train,
+                  report={"baseline": "alpaca"}), mix
+
+
+def _edit(mix: Path) -> None:
     text = yaml.safe_load(mix.read_text())
     text["mixture"]["budget"] = 6
     mix.write_text(yaml.safe_dump(text))
+
+
+def test_editing_a_dataset_recipe_changes_the_hashes_of_its_arm_only(tmp_path, shared_dir):
+    path, mix = _two_mix_arms(tmp_path)
+    before = {j.name: j.hash for j in expand(load_sweep(path), validate=False)}
+    _edit(mix)
+    after = {j.name: j.hash for j in expand(load_sweep(path), validate=False)}
+    assert sorted(k for k in before if before[k] != after[k]) == [
+        "data-alpaca", "eval-alpaca-seed0", "report", "train-alpaca-seed0"]
+
+
+@pytest.mark.slow
+def test_an_edited_recipe_reruns_its_arm_and_nothing_else(tmp_path, shared_dir):
+    """--local, for real: after a complete sweep the mix recipe of one arm is edited; the next run rebuilds that arm
+    (the old build set aside, not reused), retrains, re-evaluates it and remakes the report; the other arm is skipped."""
+    path, mix = _two_mix_arms(tmp_path)
+    recipe = load_sweep(path)
+    jobs = expand(recipe)
+    lines: list[str] = []
+    assert run_local(recipe, jobs, write_scripts(recipe, jobs), echo=lines.append), lines
+    _edit(mix)
     jobs = expand(recipe)
     lines = []
     assert run_local(recipe, jobs, write_scripts(recipe, jobs), echo=lines.append), lines
-    rerun = sorted(x.split()[1] for x in lines if x.startswith("ok"))
-    assert rerun == ["data-alpaca", "eval-alpaca-seed0", "report", "train-alpaca-seed0"], lines
-    assert all(f"skip   {j.name} (complete)" in lines for j in jobs if j.label == "natural")
-    assert any(x.startswith("stale  data-alpaca") for x in lines)   # the old build was set aside, not reused
-    assert len(json.loads((out / "data/alpaca/manifest.json").read_text()).get("counts", {"n": 1})) >= 0
-    assert sorted(p.name for p in (out / "data").iterdir() if ".stale-" in p.name)
+    assert sorted(x.split()[1] for x in lines if x.startswith("ok")) == [
+        "data-alpaca", "eval-alpaca-seed0", "report", "train-alpaca-seed0"], lines
+    assert all(f"skip   {j.name} (complete)" in lines for j in jobs if j.label == "templated")
+    assert any(x.startswith("stale  data-alpaca") for x in lines)
+    assert [p.name for p in (tmp_path / "out/data").iterdir() if ".stale-" in p.name]
+    manifest = json.loads((tmp_path / "out/data/alpaca/manifest.json").read_text())
+    assert "budget': 6" in str(manifest) or '"budget": 6' in json.dumps(manifest)
 
 
 # --- safe scripts ----------------------------------------------------------------------------------------------------
@@ -186,6 +220,13 @@ def test_labels_of_report_baseline_and_references_must_exist(tmp_path, shared_di
                                      "baseline": "pinch-P0"}]))
     with pytest.raises(RecipeError, match=r"sweep.yaml: .*refs.yaml row 0 .*ours: 'pinch-P100'"):
         expand(load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args)), validate=False)
+    # a row without `sweep:` concerns every sweep that has its `ours` arm: a missing baseline arm is warned about
+    refs.write_text(yaml.safe_dump([{"paper": "z", "claim": "renamed", "ours": "pinch-P50", "baseline": "pinch-0"},
+                                    {"paper": "w", "claim": "elsewhere", "ours": "natural", "baseline": "templated"}]))
+    recipe = load_sweep(_pool_and_mix(tmp_path, ["eng_Latn", "fra_Latn"], report=args))
+    with pytest.warns(UserWarning, match=r"refs.yaml row 0 .*baseline 'pinch-0'"):
+        check_labels(recipe.path, "chain", None, args["args"], {"pinch-P0", "pinch-P50"},
+                     warn=lambda m: warnings.warn(m, UserWarning, stacklevel=1))
 
 
 def test_bad_override_of_a_dataset_recipe_names_sweep_arm_and_key(tmp_path, shared_dir):

@@ -1,7 +1,8 @@
 """`mlift sweep SWEEP.yaml`: expand a grid (datasets x models x seeds x override axes) into Slurm jobs (data shards as
-job arrays -> train -> eval -> report, wired with --dependency=afterok) and submit them; `--dry-run` writes and prints
-the scripts, `--local` runs them here in dependency order, `--status` lists job states and failed jobs' logs.
-Re-running the same command skips every job whose completion marker exists. See mlift/sweep/."""
+job arrays, chained at a pipeline's global steps -> train -> eval -> report, wired with --dependency=afterok) and
+submit them; `--dry-run` prints the job graph and the scripts, `--local` runs them here in dependency order,
+`--status` lists job states and failed jobs' logs, `--rehearse` runs the sweep's miniature `rehearsal:` twin.
+Re-running the same command skips every job whose completion marker carries its current hash. See mlift/sweep/."""
 
 from __future__ import annotations
 

@@ -60,11 +60,17 @@ def references_path(args: list[str]) -> Path:
     return REFERENCES
 
 
-def check_labels(sweep: Path | None, name: str, baseline: str | None, report_args: list[str], labels: set[str]) -> None:
-    """report.baseline, and `ours`/`baseline` of every references.yaml row whose `sweep:` is this sweep's name (rows
-    without `sweep:` apply to any report that happens to hold both labels, so they are not checked here)."""
+def check_labels(sweep: Path | None, name: str, baseline: str | None, report_args: list[str], labels: set[str],
+                 warn=None) -> None:
+    """report.baseline must be a label. results/references.yaml rows: a row with `sweep:` concerns the sweep of that
+    name, and its `ours` and `baseline` must be labels of it (error). A row without `sweep:` concerns any sweep that
+    has its `ours` arm: a missing `baseline` arm is warned about (the published figure will not be shown), since an
+    ad-hoc sweep may well hold only one of the two."""
+    import sys
+
     import yaml
 
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
     if baseline and baseline not in labels:
         raise RecipeError(f"{sweep}: report.baseline: {baseline!r} is not a dataset label (labels: {sorted(labels)})")
     path = references_path(report_args)
@@ -72,9 +78,16 @@ def check_labels(sweep: Path | None, name: str, baseline: str | None, report_arg
         return
     rows = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     for i, row in enumerate(rows):
-        if not isinstance(row, dict) or row.get("sweep") != name:
+        if not isinstance(row, dict) or "ours" not in row:
             continue
-        for key in ("ours", "baseline"):
-            if row.get(key) not in labels:
-                raise RecipeError(f"{sweep}: {path} row {i} ({row.get('claim', '')!r}): {key}: {row.get(key)!r} is "
-                                  f"not a label of sweep {name!r} (labels: {sorted(labels)})")
+        where = f"{path} row {i} ({row.get('claim', '')!r})"
+        if "sweep" in row:
+            if row["sweep"] != name:
+                continue
+            for key in ("ours", "baseline"):
+                if key in row and row[key] not in labels:
+                    raise RecipeError(f"{sweep}: {where}: {key}: {row[key]!r} is not a label of sweep {name!r} "
+                                      f"(labels: {sorted(labels)})")
+        elif row["ours"] in labels and row.get("baseline") and row["baseline"] not in labels:
+            warn(f"mlift sweep: warning: {sweep}: {where}: baseline {row['baseline']!r} is not an arm of this sweep "
+                 f"(labels: {sorted(labels)}); the report will not show this published figure")

@@ -1,0 +1,66 @@
+"""The paper sweeps rehearsed through a real single-node Slurm (slurm/local_cluster.sh) to the report (slow), and
+the cheapest rehearsal through --local (slow too: see its docstring)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from test_sweep import slurm_cluster  # noqa: F401  (the fixture: a real Slurm for the test)
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {"core_comparison": {"natural", "translated-alpaca", "templated"}, "sphinx": {"sphinx-0shot", "sphinx-3shot"}}
+
+
+def _mlift(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _logs(out: Path) -> str:
+    return "".join(f"\n--- {p}\n{p.read_text()[-2000:]}" for p in sorted((out / "logs").glob("*.log")))
+
+
+def _check_report(out: Path, name: str) -> dict:
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert set(report["labels"]) == ARMS[name]          # one row per arm
+    assert report["seeds"] and all(len(s) >= 2 for s in report["seeds"].values()), report["seeds"]
+    return report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ARMS))
+def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # noqa: F811
+    out = tmp_path / "out"
+    sweep = str(REPO / "recipes" / "sweeps" / f"{name}.yaml")
+    started = time.time()
+    done = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--wait", "--timeout", "2400", timeout=2700)
+    wall = time.time() - started
+    print(f"rehearsal {name} on Slurm: {wall:.0f} s")
+    (tmp_path.parent / f"wall-{name}.txt").write_text(f"{wall:.0f}\n")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:] + _logs(out)
+    report = _check_report(out, name)
+    state = json.loads((out / "sweep_state.json").read_text())["jobs"]
+    if name == "core_comparison":
+        # the generate arm ran as its chain on Slurm, each link afterok on the one before
+        chain = ["data-natural-fragments", "global-natural-dedup", "data-natural-to_english", "global-natural-select",
+                 "data-natural-to_target", "final-natural"]
+        for parent, child in zip(chain, chain[1:]):
+            assert state[child]["deps"] == [state[parent]["id"]]
+        assert report["references"], "natural vs translated-alpaca/templated: the published figures are shown"
+    st = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--status", "--no-validate", timeout=300)
+    assert st.returncode == 0 and "failed" not in st.stdout, st.stdout
+
+
+@pytest.mark.slow
+def test_sphinx_rehearsal_runs_locally(tmp_path, shared_dir):
+    """The cheapest rehearsal (both sPhinX arms, 2 shards, 2 seeds) with --local, to the report. Slow: 15 processes,
+    ~4-5 CPU-minutes (the 3-shot build alone ~1 CPU-minute); the default suite runs the generate chain instead."""
+    out = tmp_path / "out"
+    done = _mlift(str(REPO / "recipes/sweeps/sphinx.yaml"), "--rehearse", "--local", "--set", f"output_dir={out}",
+                  timeout=1800)
+    assert done.returncode == 0, done.stdout[-4000:] + _logs(out)
+    _check_report(out, "sphinx")
