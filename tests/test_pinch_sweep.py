@@ -142,17 +142,6 @@ def _run_sweep(*args: str, timeout: float) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_pinch_rehearsal_local_to_the_judge_report(shared_dir: Path) -> None:
-    out = REPO / "runs/rehearsal/pinch"
-    shutil.rmtree(out, ignore_errors=True)
-    started = time.time()
-    done = _run_sweep("--local", timeout=4 * 3600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    print(f"pinch rehearsal --local: {time.time() - started:.0f} s")
-    _check_rehearsal_report(out)
-
-
-@pytest.mark.slow
 @pytest.mark.usefixtures("slurm_cluster")
 def test_pinch_rehearsal_on_real_slurm(shared_dir: Path) -> None:
     out = REPO / "runs/rehearsal/pinch"

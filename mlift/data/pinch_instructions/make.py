@@ -3,7 +3,7 @@ input) in the 12 Pinch languages, for tests and rehearsals. Real text in every l
 ../shared's FLORES-200 devtest has, the inputs are its first two devtest sentences (CC BY-SA 4.0); for cs, et, fi,
 he and it (not in ../shared) the sentences were written by hand. The instruction frames ("explain this sentence",
 "give three tips for staying healthy" -- Alpaca's first instruction) were translated by hand.
-    python eval/make_pinch_instructions.py [--flores ../shared/data/flores200/devtest]
+    python mlift/data/pinch_instructions/make.py [--flores ../shared/data/flores200/devtest]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "mlift" / "data" / "pinch_instructions"
+OUT = Path(__file__).resolve().parent
 # lang -> (explain frame, tips instruction, own sentences or None for FLORES)
 TEXT = {
     "eng_Latn": ("Explain the following sentence in simple words.", "Give three tips for staying healthy.", None),
@@ -39,7 +39,7 @@ TEXT = {
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--flores", default=str(Path(__file__).resolve().parents[2] / "shared/data/flores200/devtest"))
+    parser.add_argument("--flores", default=str(Path(__file__).resolve().parents[4] / "shared/data/flores200/devtest"))
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for lang, (explain, tips, own) in TEXT.items():
