@@ -199,9 +199,9 @@ class Demo:
                                str(o / f"train-{which}"), "--suite", str(self.recipe("eval.yaml")),
                                "--out", str(o / f"eval-{which}"), *self.sets("eval.yaml")],
                               done=lambda w=which: (o / f"eval-{w}" / "table.json").exists()))
-        steps.append(Step("report", "comparison table and plots (baseline: translated)",
-                          [*mlift, "report", f"natural={o / 'eval-natural'}", f"translated={o / 'eval-translated'}",
-                           "--baseline", "translated", "--out", str(self.results), "--note", NOTE],
+        steps.append(Step("report", "comparison table and plots (baseline: translated-alpaca)",
+                          [*mlift, "report", f"natural={o / 'eval-natural'}",
+                           f"translated-alpaca={o / 'eval-translated'}", "--baseline", "translated-alpaca", "--out", str(self.results), "--note", NOTE],
                           done=lambda: (self.results / "table.md").exists()))
         return steps
 
