@@ -1,5 +1,6 @@
-"""The paper sweeps rehearsed through a real single-node Slurm (slurm/local_cluster.sh) to the report (slow), and
-the cheapest rehearsal through --local (slow too: see its docstring)."""
+"""The paper sweeps rehearsed through a real single-node Slurm (slurm/local_cluster.sh) to the report (slow). The
+--local executor runs the same scripts; the default suite drives it with a sharded generate arm (test_sweep_chain.py),
+and the Pinch rehearsal is in test_pinch_sweep.py."""
 
 from __future__ import annotations
 
@@ -53,14 +54,3 @@ def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # 
         assert report["references"], "natural vs translated-alpaca/templated: the published figures are shown"
     st = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--status", "--no-validate", timeout=300)
     assert st.returncode == 0 and "failed" not in st.stdout, st.stdout
-
-
-@pytest.mark.slow
-def test_sphinx_rehearsal_runs_locally(tmp_path, shared_dir):
-    """The cheapest rehearsal (both sPhinX arms, 2 shards, 2 seeds) with --local, to the report. Slow: 15 processes,
-    ~4-5 CPU-minutes (the 3-shot build alone ~1 CPU-minute); the default suite runs the generate chain instead."""
-    out = tmp_path / "out"
-    done = _mlift(str(REPO / "recipes/sweeps/sphinx.yaml"), "--rehearse", "--local", "--set", f"output_dir={out}",
-                  timeout=1800)
-    assert done.returncode == 0, done.stdout[-4000:] + _logs(out)
-    _check_report(out, "sphinx")
