@@ -56,7 +56,10 @@ class Cell:
 
     @property
     def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
+        if len(self.values) < 2:
+            return None
+        # statistics.stdev raises on NaN (Python 3.11): a seed without a value makes the spread unknown, not an error
+        return math.nan if any(math.isnan(v) for v in self.values) else statistics.stdev(self.values)
 
     def text(self, digits: int = 2) -> str:
         if self.mean is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,11 @@ def test_report_shows_point_gains_and_protocol_facts(tmp_path):
     assert "17.57" not in md  # natural is not in this report
     assert {f["applies_to"] for f in summary["facts"]} == {"sphinx-*", "pinch-P*"}
     assert "617 AlpacaFarm instructions" in md and "50 = parity" in md
+
+
+def test_a_nan_seed_gives_nan_mean_and_spread_not_an_error():
+    from mlift.report import Cell
+
+    cell = Cell([0.2, math.nan])
+    assert math.isnan(cell.mean) and math.isnan(cell.std)
+    assert Cell([0.2, 0.4]).std > 0 and Cell([0.2]).std is None
