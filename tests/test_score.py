@@ -91,3 +91,22 @@ def test_each_weight_changes_the_ranking_and_the_effect_is_measured():
     assert eff["copy"]["spearman_with_quality"] > 0.5 and eff["copy"]["top_changed_when_zeroed"] > 0
     assert eff["length"]["top_changed_when_zeroed"] > 0
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0 and spearman([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+
+
+def test_native_language_component_follows_the_recipes_langid_choice():
+    """The score's P(L | native) uses fragments.langid as the recipe set it, per_language overrides included: the
+    same Yoruba fragment scores by py3langid under `auto`, by its script under `script`, and 1 under `none`."""
+    from mlift.generate.config import LangIDConfig
+    from mlift.generate.fragments import langid_check
+    from mlift.generate.score import native_score
+
+    yoruba = "Gbogbo ènìyàn ni a bí ní òmìnira; iyì àti ẹ̀tọ́ kọ̀ọ̀kan sì dọ́gba."
+    english = "All human beings are born free and equal in dignity and rights."
+    auto = langid_check(LangIDConfig(), "yor_Latn")
+    assert auto.method == "py3langid"
+    assert native_score(auto, yoruba) > 0.5 > native_score(auto, english)
+    by_script = langid_check(LangIDConfig(per_language={"yo": "script"}), "yor_Latn")
+    assert native_score(by_script, english) == 1.0  # Latin script: the script check cannot tell them apart
+    assert native_score(langid_check(LangIDConfig(per_language={"yor_Latn": "none"}), "yor_Latn"), english) == 1.0
+    assert native_score(langid_check(LangIDConfig(enabled=False), "yor_Latn"), english) == 1.0
+    assert native_score(langid_check(LangIDConfig(per_language={"yor_Latn": "script"}), "yor_Latn"), "Всем людям") == 0.0

@@ -142,7 +142,7 @@ def run_language(cfg: GenerateRecipe, lang: str, models: Models, shard: tuple[in
             stage = InstructStage(models.instruct_llm, cfg.instruct, cfg.seed, bs) if todo(name) else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         elif name == "score":
-            stage = ScoreStage(models.judge, cfg.score, cfg.seed, cfg.fragments.langid.model, bs) if todo(name) \
+            stage = ScoreStage(models.judge, cfg.score, cfg.seed, cfg.fragments.langid, bs) if todo(name) \
                 else _Done(name)
             stats[name] = runner.run(stage, prev(name))
         elif name == "select":

@@ -1,7 +1,8 @@
 """Stage 4a: quality score of each (instruction_en, fragment_en) pair; the diversity selection is mlift.generate.select.
 
 quality = w_judge * (rating - 1) / 4 + w_length * length_score + w_copy * (1 - copy) + w_lang * P(L | native)
-(weights normalized to sum 1). Every component is graded, so the heuristics also rank the pairs that pass their filters:
+(weights normalized to sum 1). P(L | native) comes from the recipe's own lang-ID choice for L (fragments.langid, with its
+per_language overrides): the detector's probability, the script fraction for `script`, 1 for `none` or lang-ID off. Every component is graded, so the heuristics also rank the pairs that pass their filters:
 length_score = 1 / (1 + |ln(ratio / length_target)|) is 1 at the recipe's target instruction/response length ratio.
 rating: the judge's 1-5 answer, read from what the prompt asks for ("Rating: N"), else "N/5" / "N out of 5", else a
 rating verb ("I'd rate it 4"), else a bare leading digit; never the "1 to 5" of a restated scale. An unparsable answer
@@ -15,10 +16,11 @@ from __future__ import annotations
 import math
 import re
 
-from mlift.generate.config import ScoreConfig
+from mlift.generate.config import LangIDConfig, ScoreConfig
+from mlift.generate.fragments import langid_check
 from mlift.generate.llmutil import make_request
-from mlift.generate.text import lang_score, word_ngrams
-from mlift.languages import get_language
+from mlift.generate.text import word_ngrams
+from mlift.langid import LanguageCheck, script_fraction
 from mlift.llm import CachedLLM, GenParams
 from mlift.records import Record
 from mlift.runner import Outcome
@@ -45,6 +47,15 @@ def length_score(ratio: float, target: float) -> float:
     return 1.0 / (1.0 + abs(math.log(max(ratio, 1e-6) / target)))
 
 
+def native_score(check: LanguageCheck | None, text: str) -> float:
+    """P(text is in the check's language) as the recipe measures it (see the module docstring)."""
+    if check is None or check.method == "none":
+        return 1.0
+    if check.method == "script":
+        return script_fraction(text, check.lang.script)
+    return check.score(text)[0]
+
+
 def copy_fraction(instruction: str, response: str) -> float:
     grams = word_ngrams(instruction, 3)
     if not grams:
@@ -56,13 +67,20 @@ class ScoreStage:
     name = "score"
     one_to_one = True
 
-    def __init__(self, judge: CachedLLM, cfg: ScoreConfig, seed: int, langid_model: str = "lite", batch_size: int = 16):
+    def __init__(self, judge: CachedLLM, cfg: ScoreConfig, seed: int, langid: LangIDConfig | None = None,
+                 batch_size: int = 16):
         self.judge = judge
         self.cfg = cfg
         self.seed = seed
         self.mode = judge.prompt_mode(cfg.mode)
-        self.langid_model = langid_model
+        self.langid = langid or LangIDConfig()
+        self.checks: dict[str, LanguageCheck | None] = {}
         self.batch_size = batch_size
+
+    def check(self, lang: str) -> LanguageCheck | None:
+        if lang not in self.checks:
+            self.checks[lang] = langid_check(self.langid, lang)
+        return self.checks[lang]
 
     def usage(self) -> dict:
         return self.judge.usage()
@@ -82,8 +100,7 @@ class ScoreStage:
         wsum = sum(weights.values()) or 1.0
         out = []
         for i, rec in enumerate(batch):
-            lang = get_language(rec.lang)
-            p_lang, _ = lang_score(rec["fragment"], {x for x in (lang.iso1, lang.iso3) if x}, self.langid_model)
+            p_lang = native_score(self.check(rec.lang), rec["fragment"])
             best = None
             errors = []
             for cand, comp in judged[i]:

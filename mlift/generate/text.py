@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from functools import cache
 
 import regex
 
@@ -108,27 +107,6 @@ class TokenCounter:
         if self.tok is not None:
             return len(self.tok(text, add_special_tokens=False)["input_ids"])
         return word_count(text, self.script)
-
-
-@cache
-def _check(code: str, model: str):
-    from mlift.langid import LanguageCheck
-
-    return LanguageCheck(code, "auto", unsupported="script", lid176_model=model)
-
-
-def lang_score(text: str, iso_codes: set[str] | str, model: str = "lite") -> tuple[float, str]:
-    """Probability that `text` is in the language (a FLORES code, or a set of its ISO codes), and the top label, by
-    the language's `auto` detector of mlift/data/langid.tsv (so zho_Hant, nob_Latn, yor_Latn score like the
-    fragments stage); a language no detector knows scores its script fraction."""
-    from mlift.langid import script_fraction
-    from mlift.languages import get_language
-
-    codes = [iso_codes] if isinstance(iso_codes, str) else sorted(iso_codes, key=len)  # ISO 639-1 first
-    chk = _check(get_language(codes[0]).flores, model)
-    if chk.method == "script":
-        return script_fraction(text, chk.lang.script), ""
-    return chk.score(text)
 
 
 def alpha_fraction(text: str) -> float:
