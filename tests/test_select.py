@@ -38,7 +38,7 @@ def test_default_is_cluster_and_keeps_half_of_384d():
     info: dict = {}
     keep = select_indices(emb, q, cfg, seed=0, info=info)
     assert len(keep) == 1500 and len(np.unique(keep)) == 1500 and (np.diff(keep) > 0).all()
-    assert info["clusters"] == round(0.5 * np.sqrt(3000))
+    assert info["clusters"] == round(cfg.clusters_per_sqrt * np.sqrt(3000))
 
 
 @pytest.mark.parametrize("method", ["cluster", "kcenter"])
