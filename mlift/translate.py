@@ -39,6 +39,9 @@ class LLMTranslatorConfig(Schema):
     fewshot_file: str | None = Field(None, description="JSONL of aligned rows {flores_code: text}; default: packaged")
     prompt: str | None = Field(None, description="Jinja template path overriding the packaged one")
     max_new_tokens: int = Field(256, ge=1, description="per line")
+    on_truncated: Literal["drop", "keep"] = Field(
+        "drop", description="a line whose output reached max_new_tokens: drop the text (translation_truncated), or keep "
+        "the cut output, counted in usage as truncated_lines (tiny-model rehearsals, whose models never end a line)")
 
 
 class Seq2SeqTranslatorConfig(Schema):
@@ -77,16 +80,22 @@ def fewshot_examples(src: Language, tgt: Language, k: int, path: str | None = No
 
 
 class LLMTranslator:
-    """Line by line (so paragraph structure survives and base models can stop at a newline), through the cache."""
+    """Line by line (so paragraph structure survives and base models can stop at a newline), through the cache. A
+    line whose output used all `max_new_tokens` (or that the server ended with finish_reason "length") was cut: its
+    text fails with `translation_truncated`, as with the seq2seq translators (unless `on_truncated: keep`)."""
 
     def __init__(self, llm: CachedLLM, cfg: LLMTranslatorConfig):
         self.llm = llm
         self.cfg = cfg
         self.name = f"llm:{llm.name}"
         self.mode = llm.prompt_mode(cfg.mode)
+        self.truncated_lines = 0
 
     def usage(self) -> dict[str, dict[str, float]]:
-        return self.llm.usage()
+        usage = self.llm.usage()
+        if self.truncated_lines:
+            usage.setdefault(self.name, {})["truncated_lines"] = self.truncated_lines
+        return usage
 
     def _request(self, line: str, src: Language, tgt: Language) -> Request:
         examples = fewshot_examples(src, tgt, self.cfg.fewshot, self.cfg.fewshot_file)
@@ -121,7 +130,14 @@ class LLMTranslator:
             tokens[i, "p"] += out.prompt_tokens
             tokens[i, "c"] += out.completion_tokens
             text = (out.text or "").strip()
-            if not out.ok:
+            cut = out.ok and hit_token_limit(out, params.max_new_tokens)
+            self.truncated_lines += int(cut)
+            if cut and self.cfg.on_truncated == "drop":
+                # a known limit wins over other failures of the text: a retry would be cut the same way
+                if not (failed.get(i) or "").startswith(TRUNCATED):
+                    failed[i] = (f"{TRUNCATED}: the translation of line {k + 1} ({len(lines[i][k])} characters) "
+                                 f"reached max_new_tokens={params.max_new_tokens}")
+            elif not out.ok:
                 failed.setdefault(i, out.error or "no output")
             elif not text:
                 failed.setdefault(i, f"empty translation of line {k + 1}")
@@ -256,6 +272,13 @@ class Seq2SeqTranslator:
 
 
 TRUNCATED = "translation_truncated"
+
+
+def hit_token_limit(out: Completion, max_new_tokens: int) -> bool:
+    """Did an LLM output stop at the token limit? The server's finish_reason when it gave one, else the completion's
+    token count (kept in the cache, so a cached cut output is caught too; an EOS exactly at the limit counts as cut)."""
+    reason = out.extra.get("finish_reason")
+    return reason == "length" or (reason is None and out.completion_tokens >= max_new_tokens)
 
 
 def split_units(text: str) -> list[str]:

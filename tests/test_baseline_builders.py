@@ -24,7 +24,7 @@ CHAT_TEMPLATE = (
 
 
 def _translator(model: Path, tokens: int = 8) -> dict:
-    return {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": tokens,
+    return {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": tokens, "on_truncated": "keep",
             "llm": {"backend": "transformers", "model": str(model), "batch_size": 16}}
 
 

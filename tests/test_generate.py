@@ -27,7 +27,7 @@ def _recipe(tmp_path: Path, translator_model: Path, instruct_model: Path, out: P
         ],
         # tiny models translate to gibberish: stage 5's language check of the instruction would drop every pair
         "fragments": {"min_tokens": 12, "max_tokens": 80, "max_per_doc": 1, "langid": {"check_instruction": False}},
-        "translator": {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": 12,
+        "translator": {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": 12, "on_truncated": "keep",
                        "llm": {"backend": "transformers", "model": str(translator_model), "batch_size": 1}},
         # stories260K (a base model: completion prompts) writes the instructions; the random tiny Llama (chat template)
         # judges: its answers never parse as a rating, which exercises the recorded fallback.

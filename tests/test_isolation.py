@@ -58,7 +58,7 @@ def test_the_shard_goes_on_and_the_record_is_quarantined_with_the_message(tiny_l
 
 
 def test_prompt_longer_than_the_context_is_quarantined_not_sent(tiny_llama, tmp_path):
-    cfg = LLMTranslatorConfig(kind="llm", mode="completion", fewshot=0, max_new_tokens=4,
+    cfg = LLMTranslatorConfig(kind="llm", mode="completion", fewshot=0, max_new_tokens=4, on_truncated="keep",
                               llm=TransformersLLMConfig(backend="transformers", model=str(tiny_llama), device="cpu"))
     llm = make_llm(cfg.llm, tmp_path)
     stage = TranslateStage("to_en", LLMTranslator(llm, cfg), {"text": "text_en"}, "en")

@@ -23,7 +23,7 @@ def recipe(tmp_path: Path, name: str, url: str, model: str) -> Path:
         "input": {"path": str(shared_path("data", "flores200", "devtest", "fra_Latn.devtest")), "lang": "fra_Latn",
                   "limit": 32},
         "target_langs": ["eng_Latn", "deu_Latn"],
-        "translator": {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": 8,
+        "translator": {"kind": "llm", "mode": "completion", "fewshot": 1, "max_new_tokens": 8, "on_truncated": "keep",
                        "llm": {"backend": "openai", "model": model, "base_url": url + "/v1", "concurrency": 2,
                                "batch_size": 4, "max_retries": 1}},
     }

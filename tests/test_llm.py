@@ -55,8 +55,36 @@ def test_stop_strings_cut_the_output(stories260k):
     assert cut.text == full.text.split(",")[0]
 
 
+def test_llm_translator_drops_cut_lines_also_from_the_cache(stories260k, tmp_path):
+    """The 260K story model rarely ends a line within 12 tokens: every text with a line that used the whole budget is
+    dropped as translation_truncated (never passed on cut), the others kept; a second translator on the same cache
+    (all hits) flags the same texts; `on_truncated: keep` passes them on and counts the cut lines."""
+    texts = ["Bonjour le monde.\n\nIl fait beau.", "Merci.", "Oui.", "La maison est grande et le jardin est vert."]
+    cfg = LLMTranslatorConfig(kind="llm", llm=llm_cfg(stories260k), mode="completion", fewshot=1, max_new_tokens=12)
+    assert cfg.on_truncated == "drop"
+    recs = [Record(id=str(i), lang="fra_Latn", fields={"text": t}) for i, t in enumerate(texts)]
+    fates = []
+    for _ in range(2):  # the second run is served from the cache
+        stage = TranslateStage("to_en", LLMTranslator(make_llm(cfg.llm, tmp_path), cfg), {"text": "text_en"}, "en")
+        out = stage.process([Record(r.id, r.lang, dict(r.fields)) for r in recs])
+        fates.append([(o.kind, o.reason) for o in out])
+    assert fates[0] == fates[1]
+    assert ("drop", "translation_truncated") in fates[0] and {k for k, _ in fates[0]} <= {"keep", "drop"}
+    lines = [(line, i) for i, t in enumerate(texts) for line in t.split("\n") if line.strip()]
+    llm = make_llm(cfg.llm, tmp_path)
+    translator = LLMTranslator(llm, cfg)
+    raw = llm.generate([translator._request(line, get_language("fr"), get_language("en")) for line, _ in lines],
+                       GenParams(max_new_tokens=12, stop=["\n"], seed=llm.seed))
+    cut = {i for (_, i), r in zip(lines, raw) if r.completion_tokens >= 12}
+    assert [k == "drop" for k, _ in fates[0]] == [i in cut for i in range(len(texts))]
+    keep = LLMTranslator(make_llm(cfg.llm, tmp_path), cfg.model_copy(update={"on_truncated": "keep"}))
+    assert all(o.ok for o in keep.translate(texts, "fr", "en"))
+    assert keep.usage()[keep.name]["truncated_lines"] == sum(r.completion_tokens >= 12 for r in raw)
+
+
 def test_llm_translator_keeps_lines_and_quarantines_failures(stories260k, tmp_path):
-    cfg = LLMTranslatorConfig(kind="llm", llm=llm_cfg(stories260k), mode="completion", fewshot=2, max_new_tokens=12)
+    cfg = LLMTranslatorConfig(kind="llm", llm=llm_cfg(stories260k), mode="completion", fewshot=2, max_new_tokens=12,
+                              on_truncated="keep")
     translator = LLMTranslator(make_llm(cfg.llm, tmp_path), cfg)
     outs = translator.translate(["Bonjour le monde.\n\nIl fait beau.", "Merci."], "fr", "eng_Latn")
     assert len(outs) == 2 and all(o.ok for o in outs)

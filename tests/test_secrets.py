@@ -38,7 +38,7 @@ def recipe(tmp_path: Path, name: str, served) -> Path:
     texts.write_text("Bonjour.\nPoison ici.\nMerci beaucoup.\n")
     data = {"output_dir": str(tmp_path / name), "num_shards": 1,
             "input": {"path": str(texts), "lang": "fra_Latn"}, "target_langs": ["eng_Latn"],
-            "translator": {"kind": "llm", "mode": "completion", "fewshot": 0, "max_new_tokens": 4,
+            "translator": {"kind": "llm", "mode": "completion", "fewshot": 0, "max_new_tokens": 4, "on_truncated": "keep",
                            "llm": {"backend": "openai", "model": server.model, "base_url": proxy.url + "/v1",
                                    "api_key_env": KEY_ENV, "max_retries": 0, "timeout_s": 30}}}
     path = tmp_path / f"{name}.yaml"

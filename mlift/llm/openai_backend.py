@@ -105,5 +105,7 @@ class OpenAIBackend:
         if text is None:
             return Completion(text=None, error="empty response (no choices)")
         usage = resp.usage
+        reason = getattr(resp.choices[0], "finish_reason", None)  # "length": cut at max_tokens
         return Completion(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0)
+                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                          extra={"finish_reason": reason} if reason else {})

@@ -77,7 +77,8 @@ class VLLMBackend:
             o = outputs[i]
             gen = o.outputs[0]
             results.append(Completion(text=gen.text, prompt_tokens=len(o.prompt_token_ids or []),
-                                      completion_tokens=len(gen.token_ids)))
+                                      completion_tokens=len(gen.token_ids),
+                                      extra={"finish_reason": gen.finish_reason} if gen.finish_reason else {}))
         if on_done:
             on_done(list(enumerate(results)))
         return results
