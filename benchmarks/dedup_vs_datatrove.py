@@ -5,13 +5,15 @@ from its per-language spaCy tokenizer, 14 buckets x 8 hashes (sha1 shingle hashe
 
 Fragments: real sentences from ../shared (FLORES-200 devtest, UDHR, XL-Sum articles, Alpaca outputs) of the 7 languages
 datatrove can tokenize here without a download (eng fra spa deu rus swh zho_Hans; arb/hin need stanza, jpn sudachi),
-each fragment 2-4 sentences of one source, no two fragments sharing more than one sentence (partial overlap, but
-never a duplicate), plus planted copies of earlier fragments: 8% near-duplicates with 1-3 small edits (a word replaced, dropped or
+each fragment 4-5 sentences of the language's pool, no two fragments sharing more than two sentences (partial
+overlap, but never a duplicate), plus planted copies of earlier fragments: 8% near-duplicates with 1-3 small edits (a word replaced, dropped or
 repeated, punctuation or case changed; characters for Chinese) and 2% exact copies. Each tool runs per language (as
-mlift's dedup step does), in a fresh process for its peak RSS. Prints time, peak RSS, removed counts, recall of the
+mlift's dedup step does), one process per language (`--workers` of them at once; peak RSS is the largest, CPU the sum,
+wall the whole). Prints time, peak RSS, removed counts, recall of the
 planted copies, and the Jaccard of the two removed-id sets.
 
     nice python benchmarks/dedup_vs_datatrove.py 200000     # total fragments over the 7 languages (default 200k)
+    nice python benchmarks/dedup_vs_datatrove.py 1000000 --workers 2   # two languages at a time
 """
 
 from __future__ import annotations
@@ -80,22 +82,24 @@ def edit(text: str, rng: random.Random, cjk: bool) -> str:
 def make_fragments(path: Path, lang: str, n: int, seed: int = 0) -> set[str]:
     """Writes n fragments as JSONL {id, text}; returns the ids of the planted copies (the ground truth)."""
     rng = random.Random(f"{seed}-{lang}")
-    docs = sources(lang)
+    pool = [s for doc in sources(lang) for s in doc]  # every real sentence of the language, ~1-2k
+    m = len(pool)
     cjk = lang.startswith("zho")
     planted, made = set(), []
-    used: set[tuple[int, int, int]] = set()
+    used: set[int] = set()
 
     def fresh() -> str:
-        """2-4 sentences of one source, no pair of them used together before: two original fragments share at most one
-        sentence (Jaccard well under any threshold), so every duplicate is a planted one."""
+        """4-5 real sentences, no three of them used together before: two original fragments share at most two
+        sentences (sentence Jaccard <= 1/3, far under any threshold), so every duplicate is a planted one. The pool's
+        C(m, 3) triples are what lets a few thousand sentences make 1M distinct fragments."""
         for _ in range(1000):
-            di = rng.randrange(len(docs))
-            picks = sorted(rng.sample(range(len(docs[di])), rng.randint(2, 4)))
-            pairs = {(di, a, b) for k, a in enumerate(picks) for b in picks[k + 1:]}
-            if not pairs & used:
-                used.update(pairs)
-                return ("" if cjk else " ").join(docs[di][j] for j in picks)
-        raise RuntimeError(f"{lang}: too few sentences for this many distinct fragments")
+            picks = sorted(rng.sample(range(m), rng.randint(4, 5)))
+            triples = {(a * m + b) * m + c for i, a in enumerate(picks) for j, b in enumerate(picks[i + 1:], i + 1)
+                       for c in picks[j + 1:]}
+            if not triples & used:
+                used.update(triples)
+                return ("" if cjk else " ").join(pool[j] for j in picks)
+        raise RuntimeError(f"{lang}: too few sentences ({m}) for this many distinct fragments")
 
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
@@ -175,8 +179,9 @@ def run_datatrove(files: dict[str, Path], work: Path) -> set[str]:
     return removed
 
 
-def one(tool: str, data: Path) -> dict:
-    files = {lang: data / lang / "fragments.jsonl" for lang in LANGS}
+def one(tool: str, data: Path, lang: str) -> dict:
+    """One tool on one language, in this (fresh) process."""
+    files = {lang: data / lang / "fragments.jsonl"}
     t0, c0 = time.perf_counter(), time.process_time()
     if tool == "mlift":
         removed = run_mlift(files)
@@ -187,33 +192,60 @@ def one(tool: str, data: Path) -> dict:
         logger.remove()  # datatrove logs every step at INFO; keep stdout for the figures
         removed = run_datatrove(files, data / "datatrove")
     t, cpu = time.perf_counter() - t0, time.process_time() - c0
-    (data / f"{tool}.removed").write_text("\n".join(sorted(removed)), encoding="utf-8")
-    # cpu_s: this process's CPU time (both tools run in-process with workers=1), the figure a shared machine keeps
-    return {"tool": tool, "seconds": round(t, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(peak_rss_mb()), "removed": len(removed)}
+    (data / f"{tool}.{lang}.removed").write_text("\n".join(sorted(removed)), encoding="utf-8")
+    # cpu_s: this process's CPU time (both tools run in-process, datatrove with workers=1): the figure a shared
+    # machine keeps
+    return {"seconds": t, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb(), "removed": len(removed)}
+
+
+def run_tool(tool: str, data: Path, workers: int) -> tuple[dict, set[str]]:
+    """Every language in its own process, `workers` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+
+    def lang_run(lang: str) -> dict:
+        res = subprocess.run([sys.executable, __file__, "--one", tool, str(data), lang], capture_output=True, text=True,
+                             env=env)
+        if res.returncode:
+            raise SystemExit(f"{tool} {lang} failed:\n{res.stderr[-3000:]}")
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lang_run, LANGS))
+    removed: set[str] = set()
+    for lang in LANGS:
+        text = (data / f"{tool}.{lang}.removed").read_text(encoding="utf-8")
+        removed |= set(text.split("\n")) if text else set()
+    fig = {"tool": tool, "seconds": round(time.perf_counter() - t0, 1), "cpu_s": round(sum(p["cpu_s"] for p in parts), 1),
+           "peak_rss_mb": round(max(p["peak_rss_mb"] for p in parts)), "removed": len(removed)}
+    return fig, removed
 
 
 def main(argv: list[str]) -> int:
+    workers = 1
+    if "--workers" in argv:  # languages run at once, each in its own process
+        i = argv.index("--workers")
+        workers = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     if argv and argv[0] == "--one":
-        print(json.dumps(one(argv[1], Path(argv[2]))))
+        print(json.dumps(one(argv[1], Path(argv[2]), argv[3])))
         return 0
     n = int(argv[0]) if argv else 200_000
     data = Path(tempfile.mkdtemp(prefix="mlift-dedupbench-"))
     planted: set[str] = set()
     per_lang = n // len(LANGS)
+    t0 = time.perf_counter()
     for lang in LANGS:
         (data / lang).mkdir()
         planted |= make_fragments(data / lang / "fragments.jsonl", lang, per_lang)
-    print(json.dumps({"fragments": per_lang * len(LANGS), "languages": list(LANGS), "planted_copies": len(planted)}))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
+    mb = sum(f.stat().st_size for f in data.glob("*/fragments.jsonl")) / 1e6
+    print(json.dumps({"fragments": per_lang * len(LANGS), "languages": list(LANGS), "planted_copies": len(planted),
+                      "jsonl_mb": round(mb), "seconds_to_make": round(time.perf_counter() - t0)}), flush=True)
     removed = {}
     for tool in ("mlift", "datatrove"):
-        res = subprocess.run([sys.executable, __file__, "--one", tool, str(data)], capture_output=True, text=True, env=env)
-        if res.returncode:
-            print(res.stderr[-3000:])
-            return res.returncode
-        fig = json.loads(res.stdout.strip().splitlines()[-1])
-        text = (data / f"{tool}.removed").read_text(encoding="utf-8")
-        removed[tool] = set(text.split("\n")) if text else set()
+        fig, removed[tool] = run_tool(tool, data, workers)
         fig["planted_recall"] = round(len(removed[tool] & planted) / max(1, len(planted)), 3)
         fig["removed_not_planted"] = len(removed[tool] - planted)
         fig["cpu_us_per_fragment"] = round(1e6 * fig["cpu_s"] / (per_lang * len(LANGS)), 1)

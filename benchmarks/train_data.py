@@ -1,7 +1,8 @@
 """The data step of `mlift train` vs `load_dataset("json")` + TRL's own processing, on N synthetic chat conversations
 (JSONL in /tmp): wall time and peak RSS of each, every run in a fresh process. "ours, cold" builds the cached Arrow
 mixture and tokenizes; "ours, other rank" is what every further rank (or a rerun) pays: it loads the mixture and TRL's
-tokenized cache. Tokenization: TRL's SFTTrainer with the 260K Llama tokenizer (../shared/models/stories260K).
+tokenized cache. Tokenization: TRL's SFTTrainer with the 260K Llama tokenizer (../shared/models/stories260K). Peak RSS
+is the larger of the main process and its largest worker (with --num-proc > 1).
 
     .venv/bin/python benchmarks/train_data.py [--n 1000000] [--model ../shared/models/stories260K] [--num-proc 1]
 """
@@ -76,7 +77,8 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
                                                             "use_cpu": True, "dataset_num_proc": num_proc}})
         trainer, _ = build_trainer(recipe)
     n = len(trainer.train_dataset)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # dataset_num_proc > 1 tokenizes in worker processes: count the largest of them too
+    rss_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(json.dumps({"mode": mode, "seconds": round(time.time() - start, 1), "peak_rss_mb": round(rss_mb),
                       "examples": n}))
 
