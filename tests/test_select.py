@@ -110,3 +110,15 @@ def test_oversized_cluster_is_split():
     assert len(whole) == 2 and whole.max() > 1000
     split = np.bincount(cluster_labels(emb, SelectConfig(target=10, clusters=2, max_cluster_factor=1.0), seed=0))
     assert len(split) > 2 and split.max() < whole.max() and split.sum() == 2000
+
+
+def test_embed_all_grows_one_matrix_in_chunks_equal_to_embedding_at_once():
+    from mlift.generate.config import EmbedderConfig
+    from mlift.generate.select import Embedder, embed_all
+
+    emb = Embedder(EmbedderConfig(kind="hashing", dim=64))
+    texts = [f"instruction number {i} about topic {i % 7}" for i in range(1000)]
+    got = embed_all(emb, iter(texts), chunk=64)  # 16 chunks, several resizes
+    assert got.shape == (1000, 64) and got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, emb(texts))
+    assert embed_all(emb, iter([])).shape == (0, 1)

@@ -47,16 +47,32 @@ class Embedder:
 
 
 def embed_all(embedder: Embedder, texts: Iterable[str], chunk: int = 4096) -> np.ndarray:
-    """Embeddings in chunks, so only the float32 matrix is held (not the texts)."""
-    parts, buf = [], []
+    """Embeddings in chunks, so only the float32 matrix is held (not the texts). The matrix grows in place
+    (ndarray.resize: realloc, which moves large blocks by remapping pages), so the peak is about one matrix, not
+    the two that concatenating the chunks at the end needs."""
+    out: np.ndarray | None = None
+    n, buf = 0, []
+
+    def add(vecs: np.ndarray) -> None:
+        nonlocal out, n
+        if out is None:
+            out = np.empty((max(len(vecs), chunk), vecs.shape[1]), dtype=np.float32)
+        if n + len(vecs) > len(out):
+            out.resize((max(n + len(vecs), int(len(out) * 1.5)), out.shape[1]), refcheck=False)
+        out[n:n + len(vecs)] = vecs
+        n += len(vecs)
+
     for t in texts:
         buf.append(t)
         if len(buf) >= chunk:
-            parts.append(embedder(buf))
+            add(embedder(buf))
             buf = []
     if buf:
-        parts.append(embedder(buf))
-    return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+        add(embedder(buf))
+    if out is None:
+        return np.zeros((0, 1), dtype=np.float32)
+    out.resize((n, out.shape[1]), refcheck=False)
+    return out
 
 
 def kcenter(emb: np.ndarray, quality: np.ndarray, target: int) -> np.ndarray:
