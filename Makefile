@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; on a GPU machine use e.g. `make install TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-slow lint bench
+.PHONY: install demo test test-slow lint bench bench-scale
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,5 +28,16 @@ test-slow: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# minutes: overheads against the bare libraries, and agreement with the reference scorers / detectors
 bench: install
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/llm_overhead.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/xlsum_rouge_agreement.py --data-dir ../shared/data/xlsum
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/langid_compare.py
+
+# about 2.5 hours on 2 cores: generation at paper scale (1M candidates / fragments / conversations, a 1 GB corpus)
+bench-scale: install
+	$(PY) -m pip install -q -e '.[bench]'  # datatrove + spaCy, for the dedup comparison only
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/select_scale.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/sharded_read.py --gb 1.0 --shards 8
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_data.py --n 1000000 --num-proc 2 --modes bare,ours-cold,ours-warm
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/dedup_vs_datatrove.py 1000000 --workers 2
