@@ -275,10 +275,10 @@ TRUNCATED = "translation_truncated"
 
 
 def hit_token_limit(out: Completion, max_new_tokens: int) -> bool:
-    """Did an LLM output stop at the token limit? The server's finish_reason when it gave one, else the completion's
-    token count (kept in the cache, so a cached cut output is caught too; an EOS exactly at the limit counts as cut)."""
-    reason = out.extra.get("finish_reason")
-    return reason == "length" or (reason is None and out.completion_tokens >= max_new_tokens)
+    """Did an LLM output stop at the token limit? The server said so (finish_reason "length"), or it used the whole
+    budget: the token count is kept in the cache, so a cached cut output is caught too (an EOS exactly at the limit
+    counts as cut)."""
+    return out.extra.get("finish_reason") == "length" or out.completion_tokens >= max_new_tokens
 
 
 def split_units(text: str) -> list[str]:
