@@ -73,8 +73,8 @@ def test_bounded_failure_is_recorded_and_the_batch_goes_on(served, tmp_path):
 def test_failed_request_sends_record_to_quarantine(served, tmp_path):
     server, proxy = served
     proxy.reset(lambda body, attempt: "500" if "Poison" in body else "ok")
-    cfg = LLMTranslatorConfig(kind="llm", mode="completion", fewshot=1, max_new_tokens=6, on_truncated="keep", llm=OpenAILLMConfig(
-        backend="openai", model=server.model, base_url=proxy.url + "/v1", max_retries=1, timeout_s=20))
+    llm = OpenAILLMConfig(backend="openai", model=server.model, base_url=proxy.url + "/v1", max_retries=1, timeout_s=20)
+    cfg = LLMTranslatorConfig(kind="llm", mode="completion", fewshot=1, max_new_tokens=6, on_truncated="keep", llm=llm)
     translator = LLMTranslator(make_llm(cfg.llm, tmp_path), cfg)
     stage = TranslateStage("to_en", translator, {"text": "text_en"}, "en")
     recs = [Record(id="a", lang="fra_Latn", fields={"text": "Bonjour."}),

@@ -2,7 +2,8 @@
 
 quality = w_judge * (rating - 1) / 4 + w_length * length_score + w_copy * (1 - copy) + w_lang * P(L | native)
 (weights normalized to sum 1). P(L | native) comes from the recipe's own lang-ID choice for L (fragments.langid, with its
-per_language overrides): the detector's probability, the script fraction for `script`, 1 for `none` or lang-ID off. Every component is graded, so the heuristics also rank the pairs that pass their filters:
+per_language overrides): the detector's probability, the script fraction for `script`, 1 for `none` or lang-ID off.
+Every component is graded, so the heuristics also rank the pairs that pass their filters:
 length_score = 1 / (1 + |ln(ratio / length_target)|) is 1 at the recipe's target instruction/response length ratio.
 rating: the judge's 1-5 answer, read from what the prompt asks for ("Rating: N"), else "N/5" / "N out of 5", else a
 rating verb ("I'd rate it 4"), else a bare leading digit; never the "1 to 5" of a restated scale. An unparsable answer
