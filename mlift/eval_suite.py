@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from mlift.fingerprint import InputPath
 from mlift.languages import LangCode
 from mlift.recipe import Schema
 
@@ -56,7 +57,7 @@ class MMLUTask(Schema):
 class EvalSuite(Schema):
     seed: int = 1234
     langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
-    data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
+    data_dir: InputPath | None = Field(None, description="local data root (offline); None: sources marked local need it")
     xlsum: XLSumTask | None = None
     flores: FloresTask | None = None
     mmlu: MMLUTask | None = None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from mlift.fingerprint import InputPath, PromptRef
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
 from mlift.recipe import RecipeError, Schema
@@ -32,7 +33,7 @@ _NAMED = re.compile(r"\b(?:response|output|assistant)\s*\(?([AB])\)?(?![\w])", r
 
 
 class AnswersFile(Schema):
-    path: str = Field(description="JSONL with id, lang, instruction (or prompt) and response (or output)")
+    path: InputPath = Field(description="JSONL with id, lang, instruction (or prompt) and response (or output)")
     name: str | None = Field(None, description="shown in reports; default: the file name")
 
 
@@ -45,7 +46,7 @@ class JudgeRecipe(Schema):
         None, description="instead of model_b: per language, the reference model's answers (Pinch: the model tuned "
                           "only on that language); a language without one is not judged")
     judge: LLMConfig
-    prompt: str = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
+    prompt: PromptRef = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
     chat: bool = Field(True, description="send the prompt as a user message (False: as a raw completion prompt)")
     langs: list[LangCode] | None = None
     limit: int | None = Field(None, ge=1, description="only the first N shared prompts")
