@@ -99,3 +99,15 @@ def test_content_not_mtime(tmp_path):
     fake = {"files": {str(a): {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": "recorded"}}}
     assert fingerprint(str(a.parent), known=fake)["files"][str(a)]["sha256"] == "recorded"
     assert fingerprint("owner/hub-dataset")["sha256"] is None
+
+
+def test_eval_data_dir_counts_only_the_eval_folders(tmp_path):
+    """A corpus kept in the same data root as the eval sets (../shared/data/udhr) is not eval data."""
+    from mlift.evaluate import EvalSuite
+
+    (tmp_path / "flores200" / "devtest").mkdir(parents=True)
+    (tmp_path / "flores200" / "devtest" / "fra_Latn.devtest").write_text("Bonjour.\n")
+    (tmp_path / "udhr").mkdir()
+    (tmp_path / "udhr" / "fra.txt").write_text("Article premier\n")
+    recipe = load_recipe(REPO / "recipes/eval/local_small.yaml", EvalSuite, [f"data_dir={tmp_path}"])
+    assert list(recipe.named_files()["data_dir"]["files"]) == [str(tmp_path / "flores200/devtest/fra_Latn.devtest")]
