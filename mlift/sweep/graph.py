@@ -273,7 +273,9 @@ def train_job(g: Graph, r: Run, arm: Arm) -> str:
     return g.add(Job(f"train-{r.tag}", "train", cmd, str(train_out), deps=[arm.data_job] if arm.data_job else [],
                      resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
                      inputs=[*(file_digest(f) for f in _train_files(cfg)), *arm.inputs,
-                             *named_inputs(g, "mlift.train:TrainRecipe", cfg.train.recipe, train_sets)]))
+                             # data.datasets: every arm sets its own (arm.inputs, or the parent job's hash)
+                             *named_inputs(g, "mlift.train:TrainRecipe", cfg.train.recipe,
+                                           [*train_sets, "data.datasets=[]"])]))
 
 
 def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
