@@ -63,6 +63,32 @@ def file_sha256(path: Path, known: dict[str, Any] | None = None) -> tuple[int, i
     return st.st_size, st.st_mtime_ns, _memo[key]
 
 
+def load_memo(path: Path) -> None:
+    """Hashes recorded by an earlier process (e.g. the last `mlift sweep` of this sweep), keyed by file, size and
+    mtime_ns: a corpus is read once per change, not at every `mlift sweep --status`."""
+    import json
+
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    for row in rows if isinstance(rows, list) else []:
+        _memo[(row[0], row[1], row[2])] = row[3]
+
+
+def save_memo(path: Path) -> None:
+    from mlift.records import write_json_atomic
+
+    def current(key: tuple[str, int, int]) -> bool:  # an entry for a file since changed is dropped
+        try:
+            st = os.stat(key[0])
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == key[1:]
+
+    write_json_atomic(path, [[*k, v] for k, v in sorted(_memo.items()) if current(k)])
+
+
 def _packaged(rel: str) -> Path:
     return Path(str(resources.files("mlift").joinpath(rel)))
 
@@ -121,7 +147,8 @@ def _fixed_part(path: str) -> str:
 
 # --- the walk ---------------------------------------------------------------------------------------------------------
 
-def _mark_in(annotation: Any, metadata: list[Any] = ()) -> Reads | None:  # type: ignore[assignment]
+def _mark_in(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> Reads | None:
+    """The Reads marker of a field (in its metadata, or anywhere in its type: X | None, Annotated[...])."""
     for m in metadata:
         if isinstance(m, Reads):
             return m

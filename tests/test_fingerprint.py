@@ -111,3 +111,21 @@ def test_eval_data_dir_counts_only_the_eval_folders(tmp_path):
     (tmp_path / "udhr" / "fra.txt").write_text("Article premier\n")
     recipe = load_recipe(REPO / "recipes/eval/local_small.yaml", EvalSuite, [f"data_dir={tmp_path}"])
     assert list(recipe.named_files()["data_dir"]["files"]) == [str(tmp_path / "flores200/devtest/fra_Latn.devtest")]
+
+
+def test_sweep_memo_keeps_the_hashes_of_unchanged_files(tmp_path, monkeypatch):
+    """`mlift sweep` keeps the hashes it computed (by file, size, mtime) so a large corpus is not read at every call;
+    an entry for a file that changed since is not kept."""
+    from mlift import fingerprint as fp
+
+    monkeypatch.setattr(fp, "_memo", {})
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("one\n")
+    b.write_text("two\n")
+    want = fingerprint(str(a))["sha256"], fingerprint(str(b))["sha256"]
+    b.write_text("three\n")
+    fp.save_memo(tmp_path / "memo.json")
+    monkeypatch.setattr(fp, "_memo", {})
+    fp.load_memo(tmp_path / "memo.json")
+    assert [k[0] for k in fp._memo] == [str(a.resolve())]
+    assert fingerprint(str(a))["sha256"] == want[0] and fingerprint(str(b))["sha256"] != want[1]
