@@ -12,10 +12,11 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.metrics import MultilingualTokenizer
 from mlift.recipe import RecipeError, Schema
@@ -38,7 +39,7 @@ def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
 
 class EvalSet(Schema):
     kind: Literal["xlsum", "flores", "mmlu", "okapi_mmlu", "global_mmlu", "mmmlu", "jsonl"]
-    path: str = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
+    path: InputPath = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
                                   "*_test.csv; okapi_mmlu: dir of <iso1>_<split>.json (Okapi m_MMLU); global_mmlu: "
                                   "Global-MMLU files, a file or glob (.parquet/.jsonl/.json/.csv: question, option_a.."
                                   "option_d); mmmlu: OpenAI MMMLU CSVs, a file or glob (Question, A..D); jsonl: a file "
@@ -201,7 +202,7 @@ def record_text(rec: Record) -> str:
 
 class ContaminationRecipe(Schema):
     seed: int = 0
-    dataset: str = Field(description="an mlift run dir (dataset/*/shard-*.jsonl), a JSONL file or a glob")
+    dataset: Annotated[str, Reads(files="mlift.sources:local_files")] = Field(description="an mlift run dir (dataset/*/shard-*.jsonl), a JSONL file or a glob")
     output_dir: str
     num_shards: int = Field(1, ge=1)
     n: int = Field(13, ge=1, description="n-gram length in tokens (characters for scripts without spaces)")

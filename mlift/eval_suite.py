@@ -3,10 +3,12 @@ so mlift.eval_tasks (task building) and mlift.evaluate (the lm-eval run) both im
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from mlift.fingerprint import Reads
 from mlift.languages import LangCode
 from mlift.recipe import Schema
 
@@ -14,6 +16,18 @@ _BUDGET = ("None: ceil(budget_factor x the longest reference of the evaluated do
            "scripts an English-centric tokenizer splits finely still get room")
 _UNTIL = ("stop sequences; None: the template's end-of-turn with a chat template, else {default} (lm-eval always adds "
           "the tokenizer's EOS)")
+
+
+# The folders of a data root that the tasks read (mlift.eval_tasks, mlift.eval_mmlu): a corpus kept beside them in
+# the same root (../shared/data/udhr) is not eval data, and editing it must not make every eval stale.
+DATA_FOLDERS = ("flores200", "xlsum", "m_mmlu", "global_mmlu", "mmlu")
+
+
+def data_files(data_dir: str) -> list[Path] | None:
+    """The eval files under a data root, for the suite's fingerprint (mlift/fingerprint.py)."""
+    root = Path(data_dir)
+    files = sorted(f for d in DATA_FOLDERS if (root / d).is_dir() for f in (root / d).rglob("*") if f.is_file())
+    return files or None
 
 
 class XLSumTask(Schema):
@@ -56,7 +70,8 @@ class MMLUTask(Schema):
 class EvalSuite(Schema):
     seed: int = 1234
     langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
-    data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
+    data_dir: Annotated[str | None, Reads(files="mlift.eval_suite:data_files")] = Field(
+        None, description="local data root (offline); None: sources marked local need it")
     xlsum: XLSumTask | None = None
     flores: FloresTask | None = None
     mmlu: MMLUTask | None = None

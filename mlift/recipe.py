@@ -37,10 +37,24 @@ class Recipe(Generic[T]):
     path: Path | None
     overrides: list[str]
     resolved: dict[str, Any]
+    files: dict[str, Any] | None = None  # the files it names, fingerprinted on first use (mlift/fingerprint.py)
+
+    def named_files(self, known: dict[str, Any] | None = None) -> dict[str, Any]:
+        """key path -> fingerprint of every file the recipe names (inputs, prompts, few-shot files, templates);
+        `known`: an earlier record whose hashes are reused for files whose size and mtime did not change."""
+        if self.files is None:
+            from mlift.fingerprint import recipe_files
+
+            self.files = recipe_files(type(self.cfg), self.resolved, known)
+        return self.files
 
     @property
     def hash(self) -> str:
-        return recipe_hash(self.resolved)
+        """Of the resolved keys and the content of the files they name: an edited prompt or input is another recipe."""
+        from mlift.fingerprint import files_digest
+
+        files = self.named_files()
+        return recipe_hash({**self.resolved, "_files": files_digest(files)} if files else self.resolved)
 
     @property
     def seed(self) -> int | None:
@@ -53,6 +67,7 @@ class Recipe(Generic[T]):
             "hash": self.hash,
             "seed": self.seed,
             "resolved": self.resolved,
+            "files": self.named_files(),
         }
 
 

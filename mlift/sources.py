@@ -14,10 +14,11 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from mlift.fingerprint import Reads
 from mlift.recipe import RecipeError, Schema
 from mlift.records import BadLine, Record, dumps, read_jsonl
 
@@ -26,7 +27,8 @@ ALPACA = {"instruction": "instruction", "input": "input", "output": "output"}
 
 
 class DataSource(Schema):
-    path: str = Field(description="a file (.jsonl/.json/.parquet), a directory, a glob, or an HF hub id")
+    path: Annotated[str, Reads(files="mlift.sources:local_files")] = Field(
+        description="a file (.jsonl/.json/.parquet), a directory, a glob, or an HF hub id")
     format: Literal["auto", "chat", "prompt_completion", "alpaca"] = Field(
         "auto", description="auto: per row, messages, else prompt/completion, else instruction/output")
     columns: dict[str, str] = Field(default_factory=dict, description="our name -> the source's column, e.g. Dolly: "
@@ -75,6 +77,14 @@ def source_files(src: DataSource) -> list[Path] | None:
     if src.path.startswith((".", "/", "~")) or p.suffix in (".json", ".jsonl", ".parquet") or src.path.count("/") != 1:
         raise RecipeError(f"data source {src.path}: no such file or directory (nor an HF hub id owner/name)")
     return None
+
+
+def local_files(path: str) -> list[Path] | None:
+    """The files a source path reads (for the recipe's fingerprint); None for a hub id or a path not there."""
+    try:
+        return source_files(DataSource(path=path))
+    except RecipeError:
+        return None
 
 
 def fingerprint(src: DataSource) -> str:

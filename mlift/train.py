@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from mlift.fingerprint import ChatTemplateRef
 from mlift.recipe import Recipe, Schema
 from mlift.train_data import DatasetSource
 
@@ -33,7 +34,7 @@ class ModelCfg(Schema):
     name_or_path: str = Field(description="HF hub id or local directory")
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    chat_template: str | None = Field(
+    chat_template: ChatTemplateRef | None = Field(
         None, description="None: the tokenizer's, or mlift's default when it has none; 'default'; 'tokenizer'; "
                           "a .jinja file; or an inline Jinja string")
     eos_token: str | None = Field(None, description="EOS to train (must be in the vocabulary)")
@@ -287,12 +288,16 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
     started = time.time()
     stamp = out / "mlift_recipe.json"
     if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
-        before = json.loads(stamp.read_text()).get("hash")
-        if before != recipe.hash:  # e.g. a changed lr or data: resuming would mix two runs into one model
+        old = json.loads(stamp.read_text())
+        before = old.get("hash")
+        if before != recipe.hash:  # e.g. a changed lr, data or chat template: resuming would mix two runs into one model
+            from mlift.fingerprint import changed_files
             from mlift.recipe import RecipeError
 
+            changed = changed_files(old.get("files") or {}, recipe.named_files()) if "files" in old else []
             raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
-                              f"{recipe.hash}); use a new output_dir, or delete {out} to start fresh")
+                              f"{recipe.hash})" + (f"; files changed since: {'; '.join(changed)}" if changed else "")
+                              + f"; use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
         write_json_atomic(stamp, recipe.as_manifest())
     trainer, info = build_trainer(recipe)

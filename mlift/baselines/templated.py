@@ -11,7 +11,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jinja2
 import yaml
@@ -19,6 +19,7 @@ from pydantic import Field
 
 from mlift.baselines.common import chat, record_rng
 from mlift.contamination import BuildCheck
+from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema
 from mlift.records import Record
@@ -37,8 +38,8 @@ class TemplatedSource(Schema):
     source: str = Field(description="xlsum | xnli | pawsx | tydiqa | jsonl")
     langs: list[str] = Field(min_length=1)
     split: str = "train"
-    local_dir: str | None = Field(None, description="xlsum: directory of <language>_<split>.jsonl (else the hub)")
-    path: str | None = Field(None, description="jsonl: a local file in the dataset's schema; {lang} is replaced by "
+    local_dir: InputPath | None = Field(None, description="xlsum: directory of <language>_<split>.jsonl (else the hub)")
+    path: InputPath | None = Field(None, description="jsonl: a local file in the dataset's schema; {lang} is replaced by "
                                                "the FLORES code")
     limit: int | None = Field(None, ge=1, description="per language")
     revision: str | None = Field(None, description="hub revision; script-only datasets (xlsum) load with datasets>=4 "
@@ -49,7 +50,8 @@ class TemplatedRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(2, ge=1)
-    templates_dir: str | None = Field(None, description="default: baselines/templates of the repo")
+    templates_dir: Annotated[str | None, Reads(default=(str(TEMPLATES_DIR),))] = Field(
+        None, description="default: baselines/templates of the repo")
     datasets: list[TemplatedSource] = Field(min_length=1)
     templates_per_example: int = Field(1, ge=1)
     template_langs: str = Field("both", pattern="^(english|target|both)$",

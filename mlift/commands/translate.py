@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from mlift.cli import add_recipe_arguments
+from mlift.fingerprint import InputPath
 from mlift.languages import LangCode
 from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
@@ -17,7 +18,7 @@ from mlift.translate import TranslatorConfig
 
 
 class TextInput(Schema):
-    path: str = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
+    path: InputPath = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
     format: str = Field("auto", pattern="^(auto|jsonl|lines)$")
     lang: LangCode | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
     field: str = "text"
