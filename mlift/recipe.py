@@ -148,8 +148,9 @@ def _display_path(data: Any, loc: tuple[Any, ...]) -> tuple[str, ...]:
 
 
 def format_validation_error(exc: ValidationError, data: Any, source: str, lines: dict[tuple[str, ...], int]) -> str:
-    out = [f"{source}: invalid recipe ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
-    for err in exc.errors():
+    errors = _expand_passthrough(exc.errors())
+    out = [f"{source}: invalid recipe ({len(errors)} problem{'s' if len(errors) > 1 else ''})"]
+    for err in errors:
         path = _display_path(data, tuple(err["loc"]))
         if err["type"] == "union_tag_invalid":  # name the tag key itself, e.g. translator.llm.backend
             path = (*path, str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
@@ -169,10 +170,26 @@ def format_validation_error(exc: ValidationError, data: Any, source: str, lines:
             msg = "required key is missing"
         elif err["type"] == "union_tag_invalid":
             msg = f"{err['ctx']['tag']!r} is not one of {err['ctx']['expected_tags']}"
+        elif err["type"] == "passthrough":
+            msg = err["msg"]
         else:
             msg = f"{err['msg']} (got {err.get('input')!r})"
         out.append(f"  {where}: {key}: {msg}")
     return "\n".join(out)
+
+
+def _expand_passthrough(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pass-through section's error (mlift.passthrough) becomes one error per key, located at that key."""
+    from mlift.passthrough import PassthroughError
+
+    out = []
+    for err in errors:
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PassthroughError):
+            out.extend({"loc": (*err["loc"], key), "type": "passthrough", "msg": msg} for key, msg in cause.problems)
+        else:
+            out.append(err)
+    return out
 
 
 _SCHEMA_FIELDS: dict[tuple[Any, ...], list[str]] = {}

@@ -11,12 +11,10 @@ validated against TRL's SFTConfig), optional LoRA, W&B grouping and Slurm resour
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,24 +92,11 @@ class TrainRecipe(Schema):
 
     @field_validator("sft")
     @classmethod
-    def _known_sft_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        fields = sft_fields()
-        for key in value:
-            if key in OWNED_SFT_KEYS:
-                raise ValueError(f"sft.{key}: set it at the top level ({OWNED_SFT_KEYS[key]}: ...)")
-            if key not in fields:
-                import difflib
+    def _typed_sft(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # names, types and ranges from TRL's SFTConfig itself; `1e-3` read by YAML as text becomes a number
+        from mlift.passthrough import TRAINING_RANGES, check_section, sft_types
 
-                near = difflib.get_close_matches(key, fields, n=3)
-                raise ValueError(f"unknown SFTConfig key sft.{key}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
-        return value
-
-
-@cache
-def sft_fields() -> frozenset[str]:
-    from trl import SFTConfig
-
-    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
+        return check_section(value, sft_types(), "SFTConfig", TRAINING_RANGES, OWNED_SFT_KEYS)
 
 
 def load_train_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
