@@ -253,7 +253,7 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         path = Path(path)
         if not path.is_file():
             raise RecipeError(f"{path}: recipe file not found")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -268,5 +268,14 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         keys, value = parse_override(item)
         apply_override(data, keys, value)
     cfg = validate_recipe(schema, data, source + (f" (with --set {' '.join(overrides)})" if overrides else ""), text)
+    if "output_dir" in type(cfg).model_fields:
+        from mlift.outdir import output_dir_problem
+
+        problem = output_dir_problem(cfg.output_dir)
+        if problem:
+            line = None if any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides) else \
+                _key_lines(text).get(("output_dir",))
+            where = source + (f" (with --set {' '.join(overrides)})" if overrides else "") + (f":{line}" if line else "")
+            raise RecipeError(f"{where}: output_dir: {problem}")
     resolved = cfg.model_dump(mode="json")
     return Recipe(cfg=cfg, path=path, overrides=list(overrides), resolved=resolved)

@@ -15,8 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from mlift.argcheck import resolve_results
     from mlift.report_judge import DEFAULT_X, make_judge_report
 
+    # a LABEL@SEED or a dir given twice would be merged into one model's scores
+    resolve_results(args.results, ("scores.json", "judge"), "scores.json", ("model_a",), None)
     summary = make_judge_report(args.results, args.out, args.x or DEFAULT_X)
     print(Path(args.out, "judge_table.md").read_text())
     print(f"wrote {args.out}/judge_table.md, judge_scores.json" + "".join(f", {p}" for p in summary["plots"]))

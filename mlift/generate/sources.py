@@ -20,6 +20,7 @@ from mlift.generate.shard_read import ByteRanges, file_owner, hf_shard, iter_lin
 from mlift.languages import Language, get_language
 from mlift.records import BadLine, Record, dumps
 from mlift.runner import ShardInput
+from mlift.textio import strip_bom
 
 
 def fill(template: str | None, lang: Language) -> str | None:
@@ -37,7 +38,7 @@ def _files(pattern: str) -> list[Path]:
 
 
 def _text_docs(path: Path, unit: str) -> Iterator[tuple[str, str | BadLine]]:
-    raw = path.read_bytes()
+    raw = strip_bom(path.read_bytes(), first=True)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -80,6 +81,7 @@ def _row_doc(obj: dict, src: SourceConfig, default_id: str, where: tuple[str, in
 
 def _line_docs(src: SourceConfig, path: Path, offset: int, raw: bytes) -> tuple[str, str | BadLine]:
     where = f"{path.name}@{offset}"
+    raw = strip_bom(raw, first=offset == 0)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
