@@ -116,3 +116,19 @@ def table_metrics(dirs: list[Path]) -> dict[str, set[str]]:
 def check_baseline(baseline: str | None, labels: list[str]) -> None:
     if baseline is not None and baseline not in labels:
         raise RecipeError(f"--baseline {baseline!r} is not one of the labels{suggest(baseline, set(labels))}")
+
+
+def check_out(value: str, flag: str = "--out") -> None:
+    """An output directory argument: not empty, not a file, writable (mlift.outdir)."""
+    from mlift.outdir import output_dir_problem
+
+    problem = output_dir_problem(value)
+    if problem:
+        raise RecipeError(f"{flag}: {problem}")
+
+
+def check_positive(**values: float | None) -> None:
+    """Numeric arguments that must be >= 1 (None: not given), named as their --flag."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise RecipeError(f"--{name.replace('_', '-')}: must be at least 1, got {value}")

@@ -375,6 +375,9 @@ def run(args: argparse.Namespace) -> int:
             return done.returncode
         print(done.stdout.strip())
         return 0
+    from mlift.modelpath import check_model
+
+    check_model(recipe.cfg.model.name_or_path, "model.name_or_path")  # here, not in the schema: a sweep's may be remote
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
     manifest = train(recipe, resume=args.resume)

@@ -41,10 +41,20 @@ def main(args: argparse.Namespace) -> int:
         template_sha256,
         user_message,
     )
+    from mlift.argcheck import check_out, check_positive
     from mlift.llm import Request, make_llm
     from mlift.llm.base import GenParams, TransformersLLMConfig, VLLMConfig
+    from mlift.modelpath import check_adapter, check_model
+    from mlift.recipe import RecipeError
     from mlift.records import write_json_atomic, write_records
 
+    # before any model loads: a zero batch size or a wrong path would fail after minutes of loading
+    check_positive(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, limit=args.limit)
+    if args.temperature < 0:
+        raise RecipeError(f"--temperature: must be >= 0, got {args.temperature}")
+    check_model(args.model)
+    check_adapter(args.adapter)
+    check_out(args.out)
     rows = load_instructions(args.instructions, args.langs, args.limit)
     template, source, tok_path = chat_template(args.model, args.adapter, args.chat_template)
     params = GenParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)

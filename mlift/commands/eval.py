@@ -27,8 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mlift.argcheck import check_out
     from mlift.evaluate import EvalSuite, run_eval
+    from mlift.modelpath import check_adapter, check_model
     from mlift.recipe import load_recipe
+
+    check_model(args.model)
+    check_adapter(args.adapter)
+    check_out(args.out)
 
     overrides = list(args.overrides)
     for key, value in (("data_dir", args.data_dir), ("limit", args.limit), ("backend", args.backend),

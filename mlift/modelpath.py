@@ -1,0 +1,58 @@
+"""Model and adapter arguments checked before anything loads: a local path that does not exist is reported as such
+(not as transformers' "Repo id must be in the form..."), and a LoRA adapter directory given as the model says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlift.recipe import RecipeError
+
+
+def looks_local(value: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything else, or a path whose first folder exists here, is local."""
+    if value.startswith(("/", "./", "../", "~", ".\\")) or value.count("/") > 1 or value.endswith("/"):
+        return True
+    return "/" in value and Path(value.split("/", 1)[0]).is_dir()
+
+
+def check_model(value: str, what: str = "--model") -> None:
+    """RecipeError when `value` is a missing local path, a file, or a PEFT adapter directory (give it as adapter)."""
+    if not value or not value.strip():
+        raise RecipeError(f"{what}: empty model name")
+    path = Path(value).expanduser()
+    if not path.exists():
+        if looks_local(value):
+            raise RecipeError(f"{what}: {value}: no such local directory (not an HF hub id either: those are "
+                              "owner/name)")
+        return
+    if not path.is_dir():
+        raise RecipeError(f"{what}: {value} is a file; give the model's directory (with config.json) or a hub id")
+    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        base = _adapter_base(path)
+        raise RecipeError(f"{what}: {value} is a LoRA/PEFT adapter directory (adapter_config.json), not a model; give "
+                          f"its base model as the model and this directory as the adapter" +
+                          (f" (base: {base})" if base else ""))
+    if not (path / "config.json").is_file():
+        raise RecipeError(f"{what}: {value} holds no config.json: not a model directory")
+
+
+def check_adapter(value: str | None, what: str = "--adapter") -> None:
+    """RecipeError unless `value` (when given) is a local PEFT adapter directory."""
+    if value is None:
+        return
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise RecipeError(f"{what}: {value}: no such directory" if not path.exists() else f"{what}: {value} is a file; "
+                          "give the adapter's directory")
+    if not (path / "adapter_config.json").is_file():
+        hint = " (it is a full model: give it as the model, without an adapter)" if (path / "config.json").is_file() \
+            else ""
+        raise RecipeError(f"{what}: {value} holds no adapter_config.json: not a PEFT adapter directory{hint}")
+
+
+def _adapter_base(path: Path) -> str | None:
+    try:
+        return json.loads((path / "adapter_config.json").read_text(encoding="utf-8-sig")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return None
