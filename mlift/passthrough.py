@@ -114,14 +114,17 @@ def check_value(key: str, value: Any, tp: Any, rng: Range | None = None) -> Any:
 
 
 def check_section(values: dict[str, Any], types: dict[str, Any], what: str, ranges: dict[str, Range] | None = None,
-                  owned: dict[str, str] | None = None) -> dict[str, Any]:
+                  owned: dict[str, str] | None = None, extra_ok: bool = False) -> dict[str, Any]:
     """`values` checked against `types` (a library's field names -> types): unknown keys (with a close match), wrong
-    types and out-of-range values all reported at once. Returns the values with numbers converted."""
+    types and out-of-range values all reported at once. Returns the values with numbers converted. `extra_ok`: the
+    library passes unknown keys on (**kwargs), so only the known ones are checked."""
     problems: list[tuple[str, str]] = []
     out: dict[str, Any] = {}
     for key, value in values.items():
         if owned and key in owned:
             problems.append((key, f"set it at the top level ({owned[key]}: ...)"))
+        elif key not in types and extra_ok:
+            out[key] = value
         elif key not in types:
             near = difflib.get_close_matches(key, types, n=3)
             problems.append((key, f"unknown {what} key" + (f" (did you mean {', '.join(near)}?)" if near else "")))
@@ -139,3 +142,19 @@ def sft_types() -> dict[str, Any]:
     from trl import SFTConfig
 
     return dataclass_types(SFTConfig)
+
+
+@cache
+def signature_types(func: Any) -> dict[str, Any]:
+    """{parameter: type hint} of a function's named parameters (not self, *args, **kwargs)."""
+    import inspect
+
+    hints = typing.get_type_hints(func)
+    return {name: hints.get(name, Any) for name, p in inspect.signature(func).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def hflm_types() -> dict[str, Any]:
+    from lm_eval.models.huggingface import HFLM
+
+    return signature_types(HFLM.__init__)

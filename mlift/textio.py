@@ -40,3 +40,11 @@ def read_text(path: str | Path) -> str:
         return data.decode(ENCODING)
     except UnicodeDecodeError as exc:
         raise TextFileError(decode_problem(path, data, exc)) from None
+
+
+def check_not_binary(path: str | Path, head: int = 65536) -> None:
+    """TextFileError when the file's first bytes hold a NUL (an image, an archive, a model file given as text)."""
+    with open(path, "rb") as fh:
+        data = fh.read(head)
+    if b"\0" in data:
+        raise TextFileError(decode_problem(path, data))

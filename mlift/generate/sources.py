@@ -95,6 +95,18 @@ def _line_docs(src: SourceConfig, path: Path, offset: int, raw: bytes) -> tuple[
     return _row_doc(obj, src, where, (str(path), offset))
 
 
+def check_local_files(sources: list[SourceConfig], langs: list[Language]) -> None:
+    """Before any work: every local text/JSONL source file exists for every language and is not binary (a mistyped
+    path or {iso3} pattern, an archive given as a corpus); FileNotFoundError / TextFileError naming the file."""
+    from mlift.textio import check_not_binary
+
+    for src in sources:
+        if src.kind in ("text", "jsonl"):
+            for lang in langs:
+                for path in _files(fill(src.path, lang)):
+                    check_not_binary(path)
+
+
 def _by_lines(src: SourceConfig) -> bool:
     return src.kind == "jsonl" or (src.kind == "text" and src.unit == "line")
 
