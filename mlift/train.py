@@ -198,6 +198,8 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)
     with args.main_process_first(desc="load and mix datasets"):
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
+    if data_info.get("bad_lines"):
+        log(f"{data_info['bad_lines']} malformed data row(s) left out, see {data_info['quarantine']}")
     dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
     peft_config = None
     if cfg.lora:

@@ -33,7 +33,7 @@ SWEEP = REPO / "recipes" / "sweeps" / "tiny_cpu.yaml"
 def generate(T: Path, **over) -> dict:
     return {"output_dir": f"{T}/out/gen", "languages": ["fra_Latn"],
             "sources": [{"kind": "text", "path": f"{T}/in/corpus_{{iso3}}.txt", "unit": "line"}],
-            "translator": TRANSLATOR, "instruct": {"llm": LLM}, **over}
+            "translator": {**TRANSLATOR, "llm": dict(LLM)}, "instruct": {"llm": dict(LLM)}, **over}
 
 
 def translate(T: Path, **over) -> dict:
@@ -97,6 +97,8 @@ CASES: list[tuple[str, list[str], object, list[str]]] = [
     ("generate-binary-corpus", ["generate", "R"],
      lambda T: generate(T, sources=[{"kind": "text", "path": f"{T}/in/binary.txt", "unit": "line"}]),
      ["binary.txt:1", "binary"]),
+    ("generate-missing-instruct-model", ["generate", "R", "--set", "instruct.llm.model=../models/nope"], generate,
+     ["instruct.llm.model", "../models/nope"]),
     ("generate-batch-size-text", ["generate", "R", "--set", "batch_size=sixteen"], generate, ["batch_size"]),
     # translate
     ("translate-binary-input", ["translate", "R"],
@@ -115,6 +117,8 @@ CASES: list[tuple[str, list[str], object, list[str]]] = [
     ("translate-batch-size-zero", ["translate", "R", "--set", "batch_size=0"], translate, ["batch_size"]),
     ("translate-output-under-a-file", ["translate", "R"], lambda T: translate(T, output_dir=f"{T}/in/texts.txt/run"),
      ["output_dir", "texts.txt is a file"]),
+    ("translate-missing-llm-model", ["translate", "R", "--set", "translator.llm.model={T}/models/nope"], translate,
+     ["translator.llm.model", "no such local directory"]),
     ("translate-lines-without-lang", ["translate", "R"], lambda T: translate(T, input={"path": f"{T}/in/texts.txt"}),
      ["input.lang"]),
     # baseline
@@ -124,6 +128,9 @@ CASES: list[tuple[str, list[str], object, list[str]]] = [
      ["source.limit"]),
     ("translated-alpaca-empty-output-dir", ["baseline", "translated-alpaca", "R", "--set", "output_dir="], alpaca,
      ["output_dir", "empty"]),
+    ("translated-alpaca-model-is-a-file", ["baseline", "translated-alpaca", "R", "--set",
+                                           "translator.llm.model={T}/in/texts.txt"], alpaca,
+     ["translator.llm.model", "is a file"]),
     ("sphinx-unknown-key", ["baseline", "sphinx", "R"], lambda T: alpaca(T, nshots={"k": 2}), ["nshots"]),
     ("templated-no-datasets", ["baseline", "templated", "R"],
      lambda T: {"output_dir": f"{T}/out/tp", "datasets": []}, ["datasets"]),

@@ -46,6 +46,9 @@ def main(args: argparse.Namespace) -> int:
             raise RecipeError(f"--steps: unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     shard = parse_shard_selector(args.shard)
     from mlift.generate.sources import check_local_files
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
 
     try:
         check_local_files(cfg.sources, [get_language(x) for x in langs])

@@ -61,6 +61,9 @@ def main(args: argparse.Namespace) -> int:
         src_lang = get_language(cfg.input.lang).flores if cfg.input.lang else None
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
     out = Path(cfg.output_dir)
     guard_run_dir(out, recipe)
     n = cfg.num_shards
