@@ -261,6 +261,10 @@ CASES: list[tuple[str, list[str], object, list[str]]] = [
      ["sft.learning_rate"]),
     ("sweep-train-negative-epochs", ["sweep", "R", "--dry-run"], lambda T: sweep(T, ["sft.num_train_epochs=-1"]),
      ["sft.num_train_epochs"]),
+    ("sweep-eval-limit-zero", ["sweep", "R", "--dry-run"],
+     lambda T: {**sweep(T), "eval": {**sweep(T)["eval"], "args": ["--limit", "0"]}}, ["eval.args", "limit"]),
+    ("sweep-eval-flag-typo", ["sweep", "R", "--dry-run"],
+     lambda T: {**sweep(T), "eval": {**sweep(T)["eval"], "args": ["--limt", "2"]}}, ["eval.args", "--limt"]),
     ("sweep-empty-output-dir", ["sweep", "R", "--dry-run"], lambda T: sweep(T, output_dir=""), ["output_dir"]),
     ("sweep-seeds-not-ints", ["sweep", "R", "--dry-run"], lambda T: sweep(T, seeds=["one"]), ["seeds.0"]),
     # demo
