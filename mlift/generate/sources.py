@@ -103,7 +103,13 @@ def check_local_files(sources: list[SourceConfig], langs: list[Language]) -> Non
     for src in sources:
         if src.kind in ("text", "jsonl"):
             for lang in langs:
-                for path in _files(fill(src.path, lang)):
+                try:
+                    files = _files(fill(src.path, lang))
+                except FileNotFoundError:
+                    if src.required:
+                        raise
+                    continue  # an optional source: a language without its file is allowed
+                for path in files:
                     check_not_binary(path)
 
 
