@@ -192,7 +192,12 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     from mlift.train_data import build_mixture
 
     cfg = recipe.cfg
-    args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    try:
+        args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    except ValueError as exc:  # SFTConfig's own cross-field checks (e.g. load_best_model_at_end without evaluation)
+        from mlift.recipe import RecipeError
+
+        raise RecipeError(f"{recipe.path}: sft: TRL's SFTConfig refuses these settings: {exc}") from None
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
     chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)

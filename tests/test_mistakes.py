@@ -173,6 +173,8 @@ CASES: list[tuple[str, list[str], object, list[str]]] = [
     ("train-report-to-number", ["train", "R", "--set", "sft.report_to=3"], train, ["sft.report_to"]),
     ("train-binary-dataset", ["train", "R", "--set", "data.datasets=[{path: {T}/in/binary.jsonl}]"], train,
      ["binary.jsonl"]),
+    ("train-best-model-without-eval", ["train", "R", "--set", "sft.load_best_model_at_end=true"], train,
+     ["sft:", "load_best_model_at_end"]),
     ("train-lora-r-zero", ["train", "R", "--set", "lora.r=0"], train, ["lora.r"]),
     ("train-lora-dropout-over-1", ["train", "R", "--set", "lora.dropout=1.5"], train, ["lora.dropout"]),
     ("train-no-datasets", ["train", "R", "--set", "data.datasets=[]"], train, ["data.datasets"]),

@@ -105,7 +105,8 @@ def main(args: argparse.Namespace) -> int:
         all_stats.append(stats)
         c = stats.counts
         print(f"{stage.name}: in {c['in']}  kept {c['keep']}  quarantined {c['quarantine']}  retried {c['retried']}  "
-              f"pending {stats.pending}  ({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)")
+              f"pending {stats.pending}  ({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)"
+              + (f"; quarantined records with their reasons: {out / stage.name / 'quarantine'}/" if c["quarantine"] else ""))
     manifest = write_manifest(out, recipe, stages, n, {"input": source}, job_type=None if args.shard else "translate")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
     raise_if_pending(all_stats)
