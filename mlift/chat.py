@@ -48,7 +48,7 @@ def resolve_chat_template(setting: str | None, tokenizer: Any) -> tuple[str | No
     if setting.endswith((".jinja", ".j2")):
         if not path.is_file():
             raise ValueError(f"model.chat_template: file not found: {path}")
-        return path.read_text(encoding="utf-8"), str(path)
+        return path.read_text(encoding="utf-8-sig"), str(path)
     if "{%" in setting or "{{" in setting:
         return setting, "inline"
     raise ValueError(f"model.chat_template: {setting!r} is neither default/tokenizer, a .jinja file, nor a Jinja string")

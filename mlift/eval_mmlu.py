@@ -22,7 +22,7 @@ MMMLU_SLUGS = {"ar": "ar_xy", "bn": "bn_bd", "de": "de_de", "es": "es_la", "fr":
 
 def read_okapi(path: Path) -> list[dict]:
     """Okapi m_MMLU JSON (instruction, option_a..d, answer letter, id) -> normalised MMLU docs."""
-    rows = json.loads(path.read_text(encoding="utf-8"))
+    rows = json.loads(path.read_text(encoding="utf-8-sig"))
     return [{"id": str(r.get("id", i)), "question": r["instruction"].strip(),
              "choices": [str(r[f"option_{c}"]).strip() for c in "abcd"],
              "answer": LETTERS.index(str(r["answer"]).strip().upper())} for i, r in enumerate(rows)]
@@ -33,7 +33,7 @@ def read_hendrycks(paths: list[Path]) -> list[dict]:
     docs = []
     for path in paths:
         subject = path.stem.rsplit("_", 1)[0]
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             for i, r in enumerate(csv.DictReader(f)):
                 ans = r["answer"].strip()
                 docs.append({"id": f"{subject}-{i}", "subject": subject, "question": r["question"].strip(),
@@ -49,7 +49,7 @@ GLOBAL_FIELDS = ("sample_id", "subject", "subject_category", "question", "option
 
 def read_rows(path: Path) -> list[dict]:
     """A JSON array or JSONL file of rows."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".jsonl":
         return [json.loads(x) for x in text.splitlines() if x.strip()]
     return json.loads(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from mlift.fingerprint import Reads
 from mlift.languages import LangCode
@@ -88,3 +88,13 @@ class EvalSuite(Schema):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default); on a shared CPU "
                                 "node, more threads than free cores slows HF generation many times over")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
+
+    @field_validator("model_args")
+    @classmethod
+    def _typed_model_args(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # typed against lm-eval's own HFLM signature (imported only when there is something to check)
+        if not value or info.data.get("backend") != "hf":
+            return value
+        from mlift.passthrough import check_section, hflm_types
+
+        return check_section(value, hflm_types(), "lm-eval HFLM", extra_ok=True)

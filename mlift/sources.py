@@ -116,7 +116,7 @@ def _rows(src: DataSource) -> Iterator[tuple[str, int, Any]]:
                     n += 1
                     yield str(f), n, row
         elif f.suffix == ".json":
-            text = f.read_text(encoding="utf-8")
+            text = f.read_text(encoding="utf-8-sig")
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -224,6 +224,10 @@ class SourceRead:
         self.bad: list[BadLine] = []
         for item in iter_source(src):
             (self.bad if isinstance(item, BadLine) else self.records).append(item)
+        if not self.records:  # the wrong file or format: an empty mixture or a "0/0 contaminated" would follow
+            first = "; ".join(f"{b.source}:{b.line}: {b.reason[:160]}" for b in self.bad[:3])
+            raise RecipeError(f"data source {src.path}: no readable record"
+                              + (f" ({len(self.bad)} unreadable; first: {first})" if self.bad else " (empty)"))
         self.info = {"path": src.path, "fingerprint": fingerprint(src), "records": len(self.records),
                      "bad_lines": len(self.bad)}
 

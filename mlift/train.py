@@ -11,12 +11,10 @@ validated against TRL's SFTConfig), optional LoRA, W&B grouping and Slurm resour
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,24 +93,11 @@ class TrainRecipe(Schema):
 
     @field_validator("sft")
     @classmethod
-    def _known_sft_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        fields = sft_fields()
-        for key in value:
-            if key in OWNED_SFT_KEYS:
-                raise ValueError(f"sft.{key}: set it at the top level ({OWNED_SFT_KEYS[key]}: ...)")
-            if key not in fields:
-                import difflib
+    def _typed_sft(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # names, types and ranges from TRL's SFTConfig itself; `1e-3` read by YAML as text becomes a number
+        from mlift.passthrough import TRAINING_RANGES, check_section, sft_types
 
-                near = difflib.get_close_matches(key, fields, n=3)
-                raise ValueError(f"unknown SFTConfig key sft.{key}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
-        return value
-
-
-@cache
-def sft_fields() -> frozenset[str]:
-    from trl import SFTConfig
-
-    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
+        return check_section(value, sft_types(), "SFTConfig", TRAINING_RANGES, OWNED_SFT_KEYS)
 
 
 def load_train_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
@@ -208,12 +193,19 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     from mlift.train_data import build_mixture
 
     cfg = recipe.cfg
-    args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    try:
+        args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    except ValueError as exc:  # SFTConfig's own cross-field checks (e.g. load_best_model_at_end without evaluation)
+        from mlift.recipe import RecipeError
+
+        raise RecipeError(f"{recipe.path}: sft: TRL's SFTConfig refuses these settings: {exc}") from None
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
     chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)
     with args.main_process_first(desc="load and mix datasets"):
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
+    if data_info.get("bad_lines"):
+        log(f"{data_info['bad_lines']} malformed data row(s) left out, see {data_info['quarantine']}")
     dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
     peft_config = None
     if cfg.lora:
@@ -395,6 +387,9 @@ def run(args: argparse.Namespace) -> int:
             return done.returncode
         print(done.stdout.strip())
         return 0
+    from mlift.modelpath import check_model
+
+    check_model(recipe.cfg.model.name_or_path, "model.name_or_path")  # here, not in the schema: a sweep's may be remote
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
     manifest = train(recipe, resume=args.resume)

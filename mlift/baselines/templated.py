@@ -88,14 +88,14 @@ def load_rows(src: TemplatedSource, lang: str) -> list[dict[str, Any]]:
             raise RecipeError(f"datasets[{src.task}]: source jsonl needs path")
         path = Path(src.path.format(lang=language.flores))
         check_train_split(src.split, str(path))
-        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
     elif src.source == "xlsum":
         if not language.xlsum:
             raise RecipeError(f"XL-Sum has no {language.name}")
         if src.local_dir:
             path = Path(src.local_dir) / f"{language.xlsum}_{src.split}.jsonl"
             check_train_split(src.split, str(path))
-            rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
         else:
             rows = list(_hub("csebuetnlp/xlsum", language.xlsum, src.split, src.revision))
     elif src.source == "xnli":
@@ -141,7 +141,7 @@ def load_task(task: str, templates_dir: str | None = None) -> TaskTemplates:
     path = Path(templates_dir or TEMPLATES_DIR) / f"{task}.yaml"
     if not path.is_file():
         raise RecipeError(f"no templates for task {task!r}: expected {path}")
-    spec = TaskTemplates.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    spec = TaskTemplates.model_validate(yaml.safe_load(path.read_text(encoding="utf-8-sig")))
     for t in spec.templates:
         if t.jinja.count("|||") != 1:
             raise RecipeError(f"{path}: template {t.name}: expected exactly one '|||' between input and target")

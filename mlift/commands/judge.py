@@ -37,6 +37,9 @@ def main(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, JudgeRecipe, args.overrides)
     cfg = recipe.cfg
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
     out = Path(cfg.output_dir)
     pairs = build_pairs(cfg)
     requests = []

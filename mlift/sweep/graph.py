@@ -346,6 +346,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     if cfg.eval is not None and validate:
         from mlift.evaluate import EvalSuite
         from mlift.recipe import load_recipe
+        from mlift.sweep.validate import check_command_args
 
         args = cfg.eval.args
         sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--set"]
@@ -353,6 +354,11 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
             load_recipe(cfg.eval.suite, EvalSuite, sets)
         except RecipeError as exc:
             raise RecipeError(f"{recipe.path}: eval.suite: {exc}") from None
+        check_command_args(recipe.path, "eval.args", "eval", args, cfg.eval.suite)  # --limit, --batch-size as a job runs
+    if cfg.answer is not None and validate:
+        from mlift.sweep.validate import check_command_args
+
+        check_command_args(recipe.path, "answer.args", "answer", cfg.answer.args)
     if cfg.eval is not None or cfg.judge is not None:
         from mlift.sweep.validate import check_labels
 
