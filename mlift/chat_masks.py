@@ -140,16 +140,11 @@ def trainer_dataset(dataset: Any, tokenizer: Any, chat_info: dict[str, Any], arg
 
 
 def mask_check(tokenizer: Any, eot: str) -> dict[str, Any]:
-    """Mask a probe conversation (system + two turns) and report what the loss would cover, or raise."""
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
-                {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye?"},
-                {"role": "assistant", "content": "Bye."}]
-    try:
-        examples = conversation_examples(tokenizer, messages, eot)
-    except TemplateMaskError:
-        raise
-    except Exception:  # e.g. a template that refuses system messages (Gemma 2): probe without one
-        examples = conversation_examples(tokenizer, messages[1:], eot)
+    """Mask a probe conversation (two turns, no system prompt: some templates refuse or move one; the data's own
+    conversations are checked when they are tokenized) and report what the loss would cover, or raise."""
+    messages = [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "Bye?"}, {"role": "assistant", "content": "Bye."}]
+    examples = conversation_examples(tokenizer, messages, eot)
     eot_id = tokenizer.convert_tokens_to_ids(eot)
     trained = [[i for i, m in zip(e["input_ids"], e["assistant_masks"], strict=True) if m] for e in examples]
     return {"assistant_tokens": sum(len(t) for t in trained), "eos_in_mask": sum(t.count(eot_id) for t in trained) == 2,
