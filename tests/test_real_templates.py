@@ -158,3 +158,21 @@ def evaluate_through_adapter(tmp_path: Path, model: Path, adapter: Path) -> None
     assert context.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
     assert context.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
     assert "<|eot_id|>" in kwargs["until"]
+
+
+@pytest.mark.parametrize("stage", ["instruct", "score"])
+def test_completion_prompts_end_where_a_bpe_answer_starts(stage: str) -> None:
+    """Issue 18 item 6: the prompt's tokens are a prefix of prompt + answer's tokens in the Llama 3 and Qwen2
+    byte-level BPE vocabularies (a trailing space would be a token of its own that real text never has there)."""
+    from transformers import AutoTokenizer
+
+    from mlift.generate.llmutil import make_request
+
+    values = {"response": "Paris is the capital of France.", "instruction": "What is the capital of France?"}
+    prompt = make_request("completion", None, stage, **values).prompt
+    answer = " What is the capital of France?" if stage == "instruct" else " 5"
+    for name in ("llama-3.1-instruct", "qwen2.5-instruct"):
+        tok = AutoTokenizer.from_pretrained(family_dir(name))
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        text = prompt.rstrip(" ") + answer  # the prompt with the answer after it, as real text has it
+        assert tok(text, add_special_tokens=False)["input_ids"][:len(ids)] == ids, name
