@@ -59,7 +59,8 @@ class TransformersBackend:
         generation config alone would not stop a LoRA-tuned model at the EOS it was trained on."""
         own = self.lm.generation_config.eos_token_id
         own = [] if own is None else [own] if isinstance(own, int) else list(own)
-        return [self.tokenizer.eos_token_id, *(i for i in own if i != self.tokenizer.eos_token_id)]
+        mine = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
+        return [*mine, *(i for i in own if i not in mine)]
 
     def _text(self, request: Request) -> tuple[str, bool]:
         """The prompt string and whether the tokenizer should add special tokens (chat templates add their own)."""
@@ -97,7 +98,7 @@ class TransformersBackend:
             gen_kwargs: dict[str, Any] = {
                 "max_new_tokens": params.max_new_tokens,
                 "pad_token_id": self.tokenizer.pad_token_id,
-                "eos_token_id": self.eos_ids(),
+                "eos_token_id": self.eos_ids() or None,
                 "do_sample": params.temperature > 0,
             }
             if params.temperature > 0:
@@ -110,7 +111,7 @@ class TransformersBackend:
             with torch.inference_mode():
                 out = self.lm.generate(**batch, **gen_kwargs)
             new = out[:, batch["input_ids"].shape[1]:]
-            stops = set(gen_kwargs["eos_token_id"])
+            stops = set(gen_kwargs["eos_token_id"] or [])
             finished = []
             for row, i in enumerate(idx):
                 tokens = new[row].tolist()
