@@ -138,10 +138,14 @@ def test_train_one_step_through_the_models_own_template(tmp_path: Path, name: st
     assert saved["eos_token"] == END_OF_TURN[name]  # eval and generation stop where turns end
     if name == "llama-3.1-base":  # a base model that ships a template: its own EOS is replaced, and said so
         assert manifest["chat"]["eos_replaced"] == "<|end_of_text|>"
-        evaluate_through_adapter(tmp_path, model, out)
+    evaluate_through_adapter(tmp_path, model, out, name)
 
 
-def evaluate_through_adapter(tmp_path: Path, model: Path, adapter: Path) -> None:
+GENERATION_PROMPT = {"llama-3.1-base": "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                     "qwen2.5-instruct": "<|im_start|>assistant\n", "gemma-3": "<start_of_turn>model\n"}
+
+
+def evaluate_through_adapter(tmp_path: Path, model: Path, adapter: Path, name: str) -> None:
     """`mlift eval` prompts through the trained dir's template and stops on its end-of-turn; a real generation."""
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump({"limit": 1, "threads": 1, "data_dir": str(shared_path("data")),
@@ -155,9 +159,13 @@ def evaluate_through_adapter(tmp_path: Path, model: Path, adapter: Path) -> None
     assert manifest["chat_template"]["sha256"] == hashlib.sha256(template.encode("utf-8")).hexdigest()
     sample = json.loads((out / "samples" / "mlift_flores_fra_Latn-eng_Latn.jsonl").read_text().splitlines()[0])
     context, kwargs = sample["arguments"][0]
-    assert context.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
-    assert context.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    assert "<|eot_id|>" in kwargs["until"]
+    from transformers import AutoTokenizer
+
+    prompt = AutoTokenizer.from_pretrained(adapter).apply_chat_template(
+        [{"role": "user", "content": "MLIFT"}], tokenize=False, add_generation_prompt=True)
+    assert context.startswith(prompt.split("MLIFT")[0]) and context.endswith(GENERATION_PROMPT[name]), context[:200]
+    assert END_OF_TURN[name] in kwargs["until"]  # the trained end-of-turn stops generation
+    assert isinstance(sample["resps"][0][0], str)  # a real generation came back through it
 
 
 @pytest.mark.parametrize("stage", ["instruct", "score"])
