@@ -5,8 +5,9 @@ Where each assistant turn starts is found by rendering the conversation up to it
 (what the model sees at inference); the turn ends after the template's end-of-turn token (`end_of_turn`). The text is
 then tokenized piece by piece at those boundaries, so the prompt tokens are exactly the inference prompt's and the
 labels are exactly the assistant's content + end-of-turn. A template that renders earlier turns differently once the
-conversation goes on (Mistral v3 moves the system prompt to the last user turn; Qwen3 drops past reasoning) cannot be
-masked in one sequence: such a conversation becomes one example per assistant turn, each rendered as at inference.
+conversation goes on (Qwen3 drops past reasoning) cannot be masked in one sequence: such a conversation becomes one
+example per assistant turn, each rendered as at inference. A template that renders a turn unlike its own inference
+prompt (Mistral v3 drops the system prompt unless a user message comes last) is refused, naming the turn.
 """
 
 from __future__ import annotations
