@@ -118,7 +118,8 @@ def _recipe(tmp_path: Path, model: Path, out: Path) -> list[str]:
             "sft.per_device_train_batch_size=2", "--set", f"data.datasets=[{{path: {data}}}]", "--set", "data.shuffle=false"]
 
 
-@pytest.mark.parametrize("name", ["llama-3.1-base", "qwen2.5-instruct", "gemma-3"])
+# Gemma-3's 262k vocabulary makes a step ~4x slower than these; its masks are checked above
+@pytest.mark.parametrize("name", ["llama-3.1-base", "qwen2.5-instruct", "mistral-7b-instruct-v0.2"])
 def test_train_one_step_through_the_models_own_template(tmp_path: Path, name: str) -> None:
     from mlift.train import build_trainer, load_train_recipe
 
@@ -142,7 +143,7 @@ def test_train_one_step_through_the_models_own_template(tmp_path: Path, name: st
 
 
 GENERATION_PROMPT = {"llama-3.1-base": "<|start_header_id|>assistant<|end_header_id|>\n\n",
-                     "qwen2.5-instruct": "<|im_start|>assistant\n", "gemma-3": "<start_of_turn>model\n"}
+                     "qwen2.5-instruct": "<|im_start|>assistant\n", "mistral-7b-instruct-v0.2": " [/INST]"}
 
 
 def evaluate_through_adapter(tmp_path: Path, model: Path, adapter: Path, name: str) -> None:
