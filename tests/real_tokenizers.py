@@ -242,9 +242,12 @@ def build(name: str, root: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("families", nargs="*", default=list(FAMILIES), choices=[*FAMILIES, []])
+    parser.add_argument("families", nargs="*", default=list(FAMILIES), help=f"default: all of {', '.join(FAMILIES)}")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    unknown = set(args.families) - set(FAMILIES)
+    if unknown:
+        parser.error(f"unknown families {sorted(unknown)} (known: {', '.join(FAMILIES)})")
     root = args.out or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     for name in args.families:
