@@ -128,6 +128,9 @@ def test_train_one_step_through_the_models_own_template(tmp_path: Path, name: st
     args = _recipe(tmp_path, model, out)
     trainer, info = build_trainer(load_train_recipe(args[0], [a for a in args[1:] if a != "--set"]))
     assert info["chat"]["loss_mask"] == "template-prefix"
+    eot = trainer.processing_class.convert_tokens_to_ids(END_OF_TURN[name])
+    stops = trainer.model.generation_config.eos_token_id  # TRL mirrors a replaced EOS onto the model (full FT saves it)
+    assert eot in (stops if isinstance(stops, list) else [stops])
     convos = conversations()
     for row, convo in zip(trainer.train_dataset, convos, strict=True):  # TRL's own labels, as it will train them
         assistant = [i for i, m in enumerate(convo) if m["role"] == "assistant"]
