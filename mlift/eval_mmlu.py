@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 from mlift.eval_configs import mmlu_config, mmlu_task_name, write_task
@@ -116,7 +117,12 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
         try:
             fewshot, source["fewshot"] = _mmlu_local(cfg, lang, cfg.fewshot_split, data_dir)
         except FileNotFoundError:
-            fewshot = None  # no dev split: few-shot examples come from the test split, as lm-eval does
+            fewshot = None  # no dev split: few-shot examples come from the test split, as lm-eval does: say so
+            source["fewshot"] = {"split": split, "note": f"no {cfg.fewshot_split} split under the data dir: few-shot "
+                                 f"examples are drawn from the evaluated {split} split (lm-eval leaves the question "
+                                 "itself out)"}
+            if pooled:
+                print(f"mlift eval: note: mmlu {lang.flores}: {source['fewshot']['note']}", file=sys.stderr)
     name = mmlu_task_name(cfg.format, lang)
     data = data_files(name, evaluated(test, fewshot, first, pooled), fewshot)
     write_task(tasks_dir, mmlu_config(cfg.format, lang, data, {"source": source}))

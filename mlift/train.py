@@ -201,12 +201,22 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
         raise RecipeError(f"{recipe.path}: sft: TRL's SFTConfig refuses these settings: {exc}") from None
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
-    chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)
+    try:
+        chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token,
+                                      args.assistant_only_loss)
+    except ValueError as exc:
+        from mlift.recipe import RecipeError
+
+        raise RecipeError(f"{cfg.model.name_or_path}: {exc}") from None
     with args.main_process_first(desc="load and mix datasets"):
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
+        dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
+        if chat_info["loss_mask"] == "template-prefix":
+            from mlift.chat_masks import trainer_dataset
+
+            dataset = trainer_dataset(dataset, tokenizer, chat_info, args)
     if data_info.get("bad_lines"):
         log(f"{data_info['bad_lines']} malformed data row(s) left out, see {data_info['quarantine']}")
-    dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
     peft_config = None
     if cfg.lora:
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
