@@ -1,0 +1,142 @@
+"""Intervals and paired tests over per-item scores (mlift.item_scores), with seeds as a second level, and the verdict on a
+published figure.
+
+A cell is one arm's score on one column: per seed, per language, an (items x k) statistics array (k = 1 for mean
+metrics). Its value is the mean over seeds of the mean over languages of the metric (what the table shows).
+- Interval: a percentile bootstrap, two-level: each replicate draws the seeds with replacement and, per language, the
+  items with replacement (the same items for every seed: the seeds of an arm are scored on the same documents).
+- Arm vs baseline: the difference's interval by the same bootstrap with the items drawn once for both arms (paired);
+  its p-value by a paired permutation test (approximate randomisation: each item's two scores are swapped with
+  probability 1/2), on the per-item statistics averaged over each arm's seeds; two-sided as scipy computes it,
+  2 x min(P(T* <= t), P(T* >= t)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlift.item_scores import corpus_score, kind
+
+ALPHA = 0.05
+Blocks = list[np.ndarray]  # per language: an (items x k) statistics array
+Arm = list[Blocks]  # per seed
+
+
+def _scores(metric: str) -> Callable[[np.ndarray], np.ndarray]:
+    """(B x n x k) resampled statistics -> B scores (0-100)."""
+    if kind(metric) == "mean":
+        return lambda s: 100.0 * s[:, :, 0].mean(axis=1)
+    return lambda s: np.array([corpus_score(metric, row.tolist()) for row in s.sum(axis=1)])
+
+
+def point(metric: str, arm: Arm) -> float:
+    f = _scores(metric)
+    return float(np.mean([np.mean([f(b[None])[0] for b in blocks]) for blocks in arm]))
+
+
+def _replicates(metric: str, arms: list[Arm], iters: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per arm, `iters` bootstrap replicates of its value; the item draws are shared by all arms (paired), the seed
+    draws are each arm's own."""
+    f = _scores(metric)
+    n_langs = len(arms[0][0])
+    per_arm_lang = [np.zeros((len(arm), iters)) for arm in arms]  # seed x replicate, summed over languages
+    for lang in range(n_langs):
+        n = arms[0][0][lang].shape[0]
+        idx = rng.integers(0, n, size=(iters, n))
+        for a, arm in enumerate(arms):
+            for s, blocks in enumerate(arm):
+                per_arm_lang[a][s] += f(blocks[lang][idx])
+    out = []
+    for a, arm in enumerate(arms):
+        values = per_arm_lang[a] / n_langs
+        seeds = rng.integers(0, len(arm), size=(iters, len(arm))) if len(arm) > 1 else np.zeros((iters, 1), int)
+        out.append(values[seeds, np.arange(iters)[:, None]].mean(axis=1))
+    return out
+
+
+def interval(metric: str, arm: Arm, iters: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the arm's value (items, and seeds when there are several)."""
+    [reps] = _replicates(metric, [arm], iters, np.random.default_rng(seed))
+    q = (1 - level) / 2
+    return float(np.quantile(reps, q)), float(np.quantile(reps, 1 - q))
+
+
+@dataclass
+class Paired:
+    delta: float
+    ci: tuple[float, float]
+    rel_pct: float | None  # (arm - baseline) / |baseline| x 100
+    rel_ci: tuple[float, float] | None
+    p: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p < ALPHA
+
+
+def paired(metric: str, arm: Arm, base: Arm, iters: int = 1000, seed: int = 0, level: float = 0.95) -> Paired:
+    """Arm vs baseline on the same items (blocks aligned item by item)."""
+    rng = np.random.default_rng(seed)
+    a_reps, b_reps = _replicates(metric, [arm, base], iters, rng)
+    q = (1 - level) / 2
+    d_reps = a_reps - b_reps
+    a, b = point(metric, arm), point(metric, base)
+    ci = (float(np.quantile(d_reps, q)), float(np.quantile(d_reps, 1 - q)))
+    rel = rel_ci = None
+    if b:
+        rel = (a - b) / abs(b) * 100
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r_reps = d_reps / np.abs(b_reps) * 100
+        r_reps = r_reps[np.isfinite(r_reps)]
+        rel_ci = (float(np.quantile(r_reps, q)), float(np.quantile(r_reps, 1 - q))) if r_reps.size else None
+    mean_a = [np.mean([blocks[i] for blocks in arm], axis=0) for i in range(len(arm[0]))]
+    mean_b = [np.mean([blocks[i] for blocks in base], axis=0) for i in range(len(base[0]))]
+    p = permutation_p(metric, mean_a, mean_b, iters, rng)
+    return Paired(a - b, ci, rel, rel_ci, p)
+
+
+def permutation_p(metric: str, a: Blocks, b: Blocks, iters: int, rng: np.random.Generator) -> float:
+    """Two-sided p of the paired permutation test of mean over languages of score(a) - score(b)."""
+    f = _scores(metric)
+    observed = float(np.mean([f(x[None])[0] - f(y[None])[0] for x, y in zip(a, b)]))
+    null = np.zeros(iters)
+    for x, y in zip(a, b):
+        swap = rng.random((iters, x.shape[0])) < 0.5
+        xa = np.where(swap[:, :, None], y[None], x[None])
+        ya = np.where(swap[:, :, None], x[None], y[None])
+        null += f(xa) - f(ya)
+    null /= len(a)
+    eps = 1e-12 * max(1.0, abs(observed))  # scipy's tolerance for ties with the observed value
+    less = (np.sum(null <= observed + eps) + 1) / (iters + 1)
+    greater = (np.sum(null >= observed - eps) + 1) / (iters + 1)
+    return float(min(1.0, 2 * min(less, greater)))
+
+
+# ---------------------------------------------------------------- verdicts on published figures
+
+VERDICTS = ("reproduced", "same direction", "not reproduced", "inconclusive")
+
+
+def verdict(paper: float, ours: float | None, ci: tuple[float, float] | None, p: float | None,
+            alpha: float = ALPHA) -> tuple[str, str]:
+    """(verdict, why) for a published difference against ours (same unit: % or points).
+    reproduced: ours significant, same sign, the paper's figure inside our interval; same direction: significant and
+    same sign, the paper's figure outside it; not reproduced: significant with the other sign, or not significant with
+    the paper's figure outside our interval (we can rule it out); inconclusive: not significant and the paper's figure
+    inside our interval, or no interval (no per-item scores)."""
+    if ours is None or ci is None or p is None:
+        return "inconclusive", "no per-item scores, so no interval or test"
+    inside = ci[0] <= paper <= ci[1]
+    where = f"paper {paper:+.2f} {'inside' if inside else 'outside'} our 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    if p < alpha:
+        if (ours > 0) != (paper > 0):
+            return "not reproduced", f"ours {ours:+.2f} is significant (p={p:.3f}) with the other sign; {where}"
+        if inside:
+            return "reproduced", f"ours {ours:+.2f}, p={p:.3f}; {where}"
+        return "same direction", f"ours {ours:+.2f}, p={p:.3f}, same sign; {where}"
+    if not inside:
+        return "not reproduced", f"ours {ours:+.2f} not significant (p={p:.3f}); {where}"
+    return "inconclusive", f"ours {ours:+.2f} not significant (p={p:.3f}); {where}"
