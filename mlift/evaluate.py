@@ -15,6 +15,7 @@ from mlift import metrics
 from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
 from mlift.eval_suite import EvalSuite
 from mlift.eval_tasks import Generation, TaskSpec, build_tasks
+from mlift.item_scores import write_items
 from mlift.records import write_json_atomic
 
 __all__ = ["EvalSuite", "run_eval", "model_spec", "flat_table"]  # EvalSuite lives in mlift.eval_suite
@@ -44,7 +45,8 @@ def model_spec(suite: EvalSuite, model: str, adapter: str | None) -> tuple[str, 
 
 def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None = None,
              manifest: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Evaluate and write `out/{results.json, samples/, table.csv, table.json, manifest.json}`; return the table."""
+    """Evaluate and write `out/{results.json, samples/, items.jsonl, table.csv, table.json, manifest.json}`; return the
+    table."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -78,6 +80,7 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     )
     table = flat_table(results, specs, model)
     write_results(out, results, table)
+    write_items(out, [s.to_json() for s in specs])  # per-item scores for the report's intervals and tests
     write_json_atomic(out / "manifest.json", {
         **(manifest or {}), "model": model, "adapter": adapter, "backend": suite.backend, "lm_eval_model": model_type,
         "model_args": model_args, "apply_chat_template": chat, "chat_template": template, "batch_size": suite.batch_size,

@@ -10,9 +10,7 @@ index.html. Optionally the same tables to W&B (offline works).
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import json
 import math
 import os
@@ -25,12 +23,24 @@ from typing import Any
 import yaml
 
 from mlift.report_averages import AverageSet, comparable_averages
+from mlift.report_html import html_page
+from mlift.report_items import (
+    cell_stats,
+    errors,
+    fidelity_rows,
+    interval_latex,
+    interval_tables,
+    load_items,
+    missing_lines,
+    reference_verdicts,
+)
 from mlift.report_references import reference_facts, reference_rows, relative_pct
 from mlift.report_rouge import rouge_lines, rouge_setups
 
-FAMILY_ORDER = ["xlsum", "flores", "mmlu"]
+FAMILY_ORDER = ["xlsum", "flores", "mmlu", "fidelity"]
 # The headline metric(s) of each task family, in the papers' terms.
-DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"]}
+# fidelity: % of a generative task's outputs in the asked language (mlift.report_items), its metric the task family.
+DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"], "fidelity": ["xlsum", "flores"]}
 
 
 @dataclass
@@ -80,6 +90,7 @@ class Comparison:
     averages: list[AverageSet] = field(default_factory=list)  # the languages behind each average column
     rouge: dict[str, list[str]] = field(default_factory=dict)  # label -> how its ROUGE was computed (from manifests)
     rouge_notes: list[str] = field(default_factory=list)  # where that deviates from the XL-Sum authors' setup
+    stats: dict[tuple[str, str], Any] = field(default_factory=dict)  # (label, column) -> report_items.CellStats
 
     def cell(self, label: str, col: Column) -> Cell:
         return self.cells.get((label, col.name), Cell())
@@ -222,11 +233,14 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
             cells = []
             for c in avg_cols:
                 d = by_key.get((label, c.name))
-                cells.append(f"{_fmt(d['delta'], sign=True)} ({_fmt(d['delta_pct'], sign=True)}%)" if d else "–")
+                st = comp.stats.get((label, c.name))
+                p = f" p={st.vs.p:.3f}{'' if st.vs.significant else ' n.s.'}" if st and st.vs else ""
+                cells.append(f"{_fmt(d['delta'], sign=True)} ({_fmt(d['delta_pct'], sign=True)}%){p}" if d else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     if refs:
-        lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours |", "|---|---|---|---|"]
+        lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours | verdict |",
+                  "|---|---|---|---|---|"]
         for r in refs:
             vs = f" vs {r['baseline']}" if r.get("baseline") else ""
             if "relative_pct" in r:
@@ -234,7 +248,10 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
             else:
                 paper = " / ".join(f"{_fmt(float(x), 1, sign=True)}" for x in r["delta_points"]) + " points"
                 ours = f"{_fmt(r.get('ours_points'), sign=True)} points" if r.get("ours_points") is not None else "–"
-            lines.append(f"| {r['claim']} ({r['ours']}{vs}) | {r.get('column') or '–'} | {paper} | {ours} |")
+            if r.get("ours_ci"):
+                ours += f" [{_fmt(r['ours_ci'][0], sign=True)}, {_fmt(r['ours_ci'][1], sign=True)}]"
+            lines.append(f"| {r['claim']} ({r['ours']}{vs}) | {r.get('column') or '–'} | {paper} | {ours} | "
+                         f"{r.get('verdict', '–')}: {r.get('verdict_why', '')} |")
         notes = [n for r in refs for n in (r.get("metric_note"), r.get("delta_note")) if n]
         lines += ["", *[f"Note: {n}." for n in dict.fromkeys(notes)],
                   "Papers: " + "; ".join(dict.fromkeys(r["paper"] for r in refs)), ""]
@@ -287,6 +304,9 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
     for c in comp.columns:
         groups[(c.family, c.metric, c.direction)].append(c)
     for (family, metric, direction), cols in groups.items():
+        if all(comp.cell(label, c).mean is None or math.isnan(comp.cell(label, c).mean)
+               for label in comp.labels for c in cols):
+            continue  # no value in any arm: the Markdown says why (missing_lines), no empty frame
         fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(cols) * max(1, len(comp.labels)) / 2), 3.6))
         width = 0.8 / max(1, len(comp.labels))
         for k, label in enumerate(comp.labels):
@@ -294,6 +314,7 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
             xs = [i + k * width for i in range(len(cols))]
             stds = [c.std for c in cells]
             yerr = [x or 0 for x in stds] if any(x is not None for x in stds) else None  # no bars for one seed
+            yerr = errors(comp, comp.stats, label, cols) or yerr  # the 95% CI where there are per-item scores
             ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=yerr, label=label, capsize=2)
         ax.set_xticks([i + width * (len(comp.labels) - 1) / 2 for i in range(len(cols))], [c.lang for c in cols])
         title = f"{family} {metric}" + (f" ({direction})" if direction else "")
@@ -306,42 +327,6 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
-
-
-def html_page(md_text: str, comp: Comparison, images: list[Path]) -> str:
-    """Self-contained: tables as HTML, charts inlined as base64."""
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mlift comparison</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
-             "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child"
-             "{text-align:left}</style></head><body>"]
-    in_table = False
-    for line in md_text.splitlines():
-        if line.startswith("|") and set(line.replace("|", "").strip()) <= set("-"):
-            continue
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                parts.append("<table>")
-                in_table = True
-            parts.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            parts.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip():
-            parts.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        parts.append("</table>")
-    for img in images:
-        data = base64.b64encode(img.read_bytes()).decode()
-        parts.append(f"<figure><img alt='{html.escape(img.stem)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{html.escape(img.stem)}</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str | None, group: str | None,
@@ -374,16 +359,21 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     rows, seeds, sources = load_rows(results)
     if not any(not math.isnan(float(r["value"])) for r in rows):
         raise ValueError("no metric values in the given results")
+    items = load_items(seeds, sources)
+    rows += fidelity_rows(items)
     comp = build_comparison(rows, seeds, sources, metrics)
+    comp.stats = cell_stats(comp, items, baseline)
     comp.rouge, comp.rouge_notes = rouge_setups(results)
     delta_rows = deltas(comp, baseline) if baseline else []
     refs, facts = [], []
     if references and Path(references).is_file():
         published = yaml.safe_load(Path(references).read_text()) or []
         refs, facts = reference_rows(comp, published), reference_facts(comp, published)
-    md_text = markdown(comp, baseline, delta_rows, refs, note, facts)
+        reference_verdicts(comp, items, refs)
+    md_text = "\n".join([markdown(comp, baseline, delta_rows, refs, note, facts), *missing_lines(comp),
+                         *interval_tables(comp, comp.stats, baseline)])
     (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
-    (out / "table.tex").write_text(latex(comp), encoding="utf-8")
+    (out / "table.tex").write_text(latex(comp) + "\n" + interval_latex(comp, comp.stats), encoding="utf-8")
     write_csv(comp, out / "table.csv", delta_rows)
     images = plot(comp, out)
     (out / "index.html").write_text(html_page(md_text, comp, images), encoding="utf-8")

@@ -5,10 +5,11 @@ A cell is one arm's score on one column: per seed, per language, an (items x k) 
 metrics). Its value is the mean over seeds of the mean over languages of the metric (what the table shows).
 - Interval: a percentile bootstrap, two-level: each replicate draws the seeds with replacement and, per language, the
   items with replacement (the same items for every seed: the seeds of an arm are scored on the same documents).
-- Arm vs baseline: the difference's interval by the same bootstrap with the items drawn once for both arms (paired);
-  its p-value by a paired permutation test (approximate randomisation: each item's two scores are swapped with
-  probability 1/2), on the per-item statistics averaged over each arm's seeds; two-sided as scipy computes it,
-  2 x min(P(T* <= t), P(T* >= t)).
+- Arm vs baseline: the difference's interval by the same bootstrap with the items drawn once for both arms (paired).
+  Its p-value, with one seed per arm: a paired permutation test (approximate randomisation: each item's two scores
+  are swapped with probability 1/2), two-sided as scipy computes it, 2 x min(P(T* <= t), P(T* >= t)); with several
+  seeds, where a permutation of items would ignore the spread between seeds: the two-level paired bootstrap's
+  2 x min(P(D* <= 0), P(D* >= 0)).
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def paired(metric: str, arm: Arm, base: Arm, iters: int = 1000, seed: int = 0, l
             r_reps = d_reps / np.abs(b_reps) * 100
         r_reps = r_reps[np.isfinite(r_reps)]
         rel_ci = (float(np.quantile(r_reps, q)), float(np.quantile(r_reps, 1 - q))) if r_reps.size else None
-    mean_a = [np.mean([blocks[i] for blocks in arm], axis=0) for i in range(len(arm[0]))]
-    mean_b = [np.mean([blocks[i] for blocks in base], axis=0) for i in range(len(base[0]))]
-    p = permutation_p(metric, mean_a, mean_b, iters, rng)
+    if len(arm) > 1 or len(base) > 1:  # seeds vary too: the two-level bootstrap's own two-sided p
+        p = float(min(1.0, 2 * min(np.sum(d_reps <= 0) + 1, np.sum(d_reps >= 0) + 1) / (iters + 1)))
+    else:
+        p = permutation_p(metric, arm[0], base[0], iters, rng)
     return Paired(a - b, ci, rel, rel_ci, p)
 
 

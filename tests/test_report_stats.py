@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import shared_path
 from scipy import stats
 
 from mlift.item_scores import corpus_score, corpus_stats, rouge_per_item
 from mlift.report_stats import interval, paired, verdict
-from tests.conftest import shared_path
 
 N = 60
 
