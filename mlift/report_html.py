@@ -23,7 +23,7 @@ MAX_CHARS = 600
 def render_markdown(md_text: str) -> str:
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark").enable("table").render(md_text)
+    body = MarkdownIt("commonmark", {"breaks": True}).enable("table").render(md_text)  # a line per note
     return body.replace("<table>", "<div class='scroll'><table>").replace("</table>", "</table></div>")
 
 
