@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlift import metrics
+from mlift.eval_lmeval import build_lmeval
 from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
 from mlift.eval_suite import EvalSuite
 from mlift.eval_tasks import Generation, TaskSpec, build_tasks
@@ -66,13 +67,14 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     skipped: list[str] = []
     specs = build_tasks(out / "tasks", suite.langs, suite.xlsum, suite.flores, suite.mmlu, suite.data_dir,
                         limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped, generation=gen)
+    specs += build_lmeval(suite.tasks, suite.langs, out / "tasks")
     if not specs:
-        raise ValueError("the suite selects no task (enable xlsum, flores or mmlu, and check --langs)")
+        raise ValueError("the suite selects no task (enable xlsum, flores, mmlu or tasks, and check --langs)")
     # Scanning lm-eval's ~10k built-in YAMLs costs seconds; do it only when a built-in task is used.
     manager = TaskManager(include_path=str(out / "tasks"), include_defaults=any(s.builtin for s in specs))
     model_type, model_args = model_spec(suite, model, adapter)
     results = lm_eval.simple_evaluate(
-        model=model_type, model_args=model_args, tasks=[s.name for s in specs], num_fewshot=suite.num_fewshot,
+        model=model_type, model_args=model_args, tasks=[s.run_as or s.name for s in specs], num_fewshot=suite.num_fewshot,
         batch_size=suite.batch_size, device=suite.device, limit=suite.limit, log_samples=True,
         apply_chat_template=chat, fewshot_as_multiturn=chat and suite.num_fewshot > 0,
         task_manager=manager, random_seed=suite.seed, numpy_random_seed=suite.seed, torch_random_seed=suite.seed,

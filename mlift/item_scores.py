@@ -97,10 +97,9 @@ def in_language(text: str, lang: str) -> bool:
 
 def task_items(run_dir: Path, task: dict[str, Any], metrics: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per-item rows of one task (a manifest `tasks` entry) for the metrics it has samples for."""
-    path = run_dir / "samples" / f"{task['name']}.jsonl"
-    if not path.is_file():
+    samples = _task_samples(run_dir / "samples", task)
+    if not samples:
         return []
-    samples = sorted(_read_samples(path), key=lambda s: s["doc_id"])
     rows: list[dict[str, Any]] = []
     base = {"task": task["name"], "family": task["family"], "lang": task["lang"], "direction": task.get("direction")}
     for metric in metrics:
@@ -128,6 +127,26 @@ def task_items(run_dir: Path, task: dict[str, Any], metrics: tuple[str, ...]) ->
                 rows.append({**base, "metric": "fidelity", "asked": lang, "doc_id": s["doc_id"],
                              "stats": [1.0 if in_language(_output(s), lang) else 0.0]})
     return rows
+
+
+def _task_samples(sdir: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's samples by doc; for an lm-eval group (e.g. global_mmlu_full_hi), those of its tasks (files named
+    after the group), their doc ids made unique as `task:doc`. One filter per doc: the first lm-eval logged."""
+    path = sdir / f"{task['name']}.jsonl"
+    if path.is_file():
+        files = [path]
+    elif task.get("builtin"):
+        files = sorted(sdir.glob(f"{task['name']}_*.jsonl"))
+    else:
+        return []
+    out, seen = [], set()
+    for f in files:
+        for s in _read_samples(f):
+            doc = s["doc_id"] if len(files) == 1 else f"{f.stem}:{s['doc_id']}"
+            if doc not in seen:
+                seen.add(doc)
+                out.append({**s, "doc_id": doc})
+    return sorted(out, key=lambda s: (str(type(s["doc_id"])), s["doc_id"]))
 
 
 def _rouge_items(metric: str, samples: list[dict[str, Any]]) -> list[list[float]]:
@@ -161,7 +180,7 @@ def rouge_per_item(metric: str, preds: list[str], refs: list[str], lang: str, mo
 
 
 def write_items(run_dir: str | Path, tasks: list[dict[str, Any]],
-                metrics: tuple[str, ...] = ("rougeL", "chrf++", "spbleu", "acc")) -> Path:
+                metrics: tuple[str, ...] = ("rougeL", "chrf++", "spbleu", "acc", "acc_norm", "exact_match")) -> Path:
     """Score every task's samples per item and write DIR/items.jsonl (atomically)."""
     import os
 

@@ -40,6 +40,7 @@ from mlift.report_rouge import rouge_lines, rouge_setups
 FAMILY_ORDER = ["xlsum", "flores", "mmlu", "fidelity"]
 # The headline metric(s) of each task family, in the papers' terms.
 # fidelity: % of a generative task's outputs in the asked language (mlift.report_items), its metric the task family.
+OTHER_METRICS = ["acc", "exact_match"]  # families from lm-eval's own tasks (eval suite `tasks:`)
 DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"], "fidelity": ["xlsum", "flores"]}
 
 
@@ -156,9 +157,9 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
     lang_rank = {lang: i for i, lang in enumerate(dict.fromkeys(r["lang"] for r in rows))}  # as the suite lists them
     for row in rows:
         family, metric = row["family"], row["metric"]
-        if metric not in metrics.get(family, []):
+        if metric not in metrics.get(family, OTHER_METRICS):
             continue
-        value = float(row["value"]) * (100.0 if scale and family == "mmlu" and metric == "acc" else 1.0)
+        value = float(row["value"]) * (100.0 if scale and metric in ("acc", "acc_norm", "exact_match") else 1.0)
         col = Column(family, metric, row["lang"], row.get("direction"))
         columns.setdefault(col.name, col)
         per_seed[(row["label"], col.name)][row["seed"]] = value
@@ -176,7 +177,7 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
 
     def order(col: Column) -> tuple:
         fam = FAMILY_ORDER.index(col.family) if col.family in FAMILY_ORDER else 99
-        return (fam, metrics.get(col.family, []).index(col.metric), col.direction or "", col.lang == "avg",
+        return (fam, metrics.get(col.family, OTHER_METRICS).index(col.metric), col.direction or "", col.lang == "avg",
                 lang_rank.get(col.lang, 0))
 
     ordered = sorted([*columns.values(), *avg_cols.values()], key=order)
