@@ -25,14 +25,17 @@ import yaml
 from mlift.report_averages import AverageSet, comparable_averages
 from mlift.report_html import html_page
 from mlift.report_items import (
+    STATS_FIELDS,
     cell_stats,
     errors,
     fidelity_rows,
     interval_latex,
     interval_tables,
     load_items,
+    mark_not_significant,
     missing_lines,
     reference_verdicts,
+    stats_row,
 )
 from mlift.report_references import reference_facts, reference_rows, relative_pct
 from mlift.report_rouge import rouge_lines, rouge_setups
@@ -282,7 +285,8 @@ def write_csv(comp: Comparison, path: Path, delta_rows: list[dict[str, Any]]) ->
     by_key = {(d["label"], d["column"]): d for d in delta_rows}
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["dataset", "family", "metric", "lang", "direction", "mean", "std", "n_seeds", "delta", "delta_pct"])
+        w.writerow(["dataset", "family", "metric", "lang", "direction", "mean", "std", "n_seeds", "delta", "delta_pct",
+                    *STATS_FIELDS])
         for label in comp.labels:
             for c in comp.columns:
                 cell = comp.cell(label, c)
@@ -290,7 +294,8 @@ def write_csv(comp: Comparison, path: Path, delta_rows: list[dict[str, Any]]) ->
                     continue
                 d = by_key.get((label, c.name), {})
                 w.writerow([label, c.family, c.metric, c.lang, c.direction or "", cell.mean, cell.std or "",
-                            len(cell.values), d.get("delta", ""), d.get("delta_pct", "")])
+                            len(cell.values), d.get("delta", ""), d.get("delta_pct", ""),
+                            *stats_row(comp.stats.get((label, c.name)))])
 
 
 def plot(comp: Comparison, out: Path) -> list[Path]:
@@ -317,10 +322,11 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
             yerr = [x or 0 for x in stds] if any(x is not None for x in stds) else None  # no bars for one seed
             yerr = errors(comp, comp.stats, label, cols) or yerr  # the 95% CI where there are per-item scores
             ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=yerr, label=label, capsize=2)
+            mark_not_significant(ax, comp.stats, label, cols, xs)
         ax.set_xticks([i + width * (len(comp.labels) - 1) / 2 for i in range(len(cols))], [c.lang for c in cols])
         title = f"{family} {metric}" + (f" ({direction})" if direction else "")
         ax.set_title(title)
-        ax.set_ylabel(metric)
+        ax.set_ylabel("% of outputs in the asked language" if family == "fidelity" else metric)
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / f"{family}_{metric}{'_' + direction if direction else ''}.png".replace("+", "p").replace("/", "-")
@@ -384,6 +390,7 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
                "plots": [p.name for p in images],
                "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir,
                "averages": {a.column: {"langs": a.langs, "excluded": a.excluded} for a in comp.averages},
-               "rouge": comp.rouge, "rouge_notes": comp.rouge_notes}
+               "rouge": comp.rouge, "rouge_notes": comp.rouge_notes,
+               "intervals": {f"{k[0]}/{k[1]}": stats_row(v, as_dict=True) for k, v in comp.stats.items()}}
     write_json_atomic(out / "report.json", summary)
     return summary

@@ -240,3 +240,26 @@ def _why_missing(metric: str) -> str:
         except MetricResourceError as exc:
             return str(exc).split(";")[0]
     return "the eval logged why; every run scored it NaN"
+
+
+STATS_FIELDS = ["ci_low", "ci_high", "n_items", "delta_ci_low", "delta_ci_high", "p_vs_baseline", "significant"]
+
+
+def stats_row(st: CellStats | None, as_dict: bool = False) -> list[Any] | dict[str, Any]:
+    """A cell's interval and test for table.csv (blank without per-item scores) or report.json."""
+    vals: list[Any] = [""] * len(STATS_FIELDS)
+    if st is not None:
+        vals = [st.ci[0], st.ci[1], st.n_items, *(st.vs.ci if st.vs else ("", "")),
+                st.vs.p if st.vs else "", st.vs.significant if st.vs else ""]
+    if as_dict:
+        return {"value": st.value if st else None, **{k: (None if v == "" else v) for k, v in zip(STATS_FIELDS, vals)}}
+    return vals
+
+
+def mark_not_significant(ax: Any, stats: dict[tuple[str, str], CellStats], label: str, cols: list[Any],
+                         xs: list[float]) -> None:
+    """`n.s.` above the error bar of a bar whose difference from the baseline is not significant."""
+    for x, c in zip(xs, cols):
+        st = stats.get((label, c.name))
+        if st is not None and st.vs is not None and not st.vs.significant:
+            ax.text(x, st.ci[1], "n.s.", ha="center", va="bottom", fontsize=6)
