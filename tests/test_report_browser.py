@@ -4,6 +4,7 @@ chart present, the sample viewer filled by its script."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -61,6 +62,14 @@ def test_report_on_real_runs_in_a_browser(runs, chromium, tmp_path):
     [ref] = summary["references"]
     assert ref["verdict"] in ("reproduced", "same direction", "not reproduced", "inconclusive")
     assert "flores spbleu: not computed in any arm" in md or "spbleu" not in " ".join(summary["plots"])
+    # the per-item scores give back every cell lm-eval computed (corpus chrF++ from summed statistics included)
+    with (out / "table.csv").open(encoding="utf-8") as f:
+        cells = {f"{r['dataset']}/{r['family']}/{r['metric']}/{r['lang']}"
+                 + (f":{r['direction']}" if r["direction"] else ""): r for r in csv.DictReader(f)}
+    assert len(summary["intervals"]) >= 20
+    for key, iv in summary["intervals"].items():
+        assert iv["value"] == pytest.approx(float(cells[key]["mean"]), abs=1e-6), key
+        assert iv["ci_low"] <= iv["value"] + 1e-9 and iv["value"] <= iv["ci_high"] + 1e-9
     tex = (out / "table.tex").read_text(encoding="utf-8")
     assert tex.count(r"\begin{tabular}") >= 5
     # the browser: screenshot, console, DOM after the scripts ran
