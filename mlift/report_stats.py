@@ -14,7 +14,6 @@ metrics). Its value is the mean over seeds of the mean over languages of the met
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,30 +25,40 @@ Blocks = list[np.ndarray]  # per language: an (items x k) statistics array
 Arm = list[Blocks]  # per seed
 
 
-def _scores(metric: str) -> Callable[[np.ndarray], np.ndarray]:
-    """(B x n x k) resampled statistics -> B scores (0-100)."""
+def _from_sums(metric: str, sums: np.ndarray, n: int) -> np.ndarray:
+    """(B x k) statistics summed over n items (or weighted sums) -> B scores (0-100). Sums, not arrays of items, so a
+    replicate costs a matrix product: resampling counts (or swap masks) times the items' statistics."""
     if kind(metric) == "mean":
-        return lambda s: 100.0 * s[:, :, 0].mean(axis=1)
-    return lambda s: np.array([corpus_score(metric, row.tolist()) for row in s.sum(axis=1)])
+        return 100.0 * sums[:, 0] / n
+    return np.array([corpus_score(metric, row.tolist()) for row in sums])
+
+
+def _score(metric: str, stats: np.ndarray) -> float:
+    return float(_from_sums(metric, stats.sum(axis=0)[None], stats.shape[0])[0])
 
 
 def point(metric: str, arm: Arm) -> float:
-    f = _scores(metric)
-    return float(np.mean([np.mean([f(b[None])[0] for b in blocks]) for blocks in arm]))
+    return float(np.mean([np.mean([_score(metric, b) for b in blocks]) for blocks in arm]))
+
+
+def _counts(idx: np.ndarray) -> np.ndarray:
+    """(B x n) draws of item indices -> (B x n) how often each item was drawn."""
+    counts = np.zeros(idx.shape)
+    np.add.at(counts, (np.arange(idx.shape[0])[:, None], idx), 1.0)
+    return counts
 
 
 def _replicates(metric: str, arms: list[Arm], iters: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Per arm, `iters` bootstrap replicates of its value; the item draws are shared by all arms (paired), the seed
     draws are each arm's own."""
-    f = _scores(metric)
     n_langs = len(arms[0][0])
     per_arm_lang = [np.zeros((len(arm), iters)) for arm in arms]  # seed x replicate, summed over languages
     for lang in range(n_langs):
         n = arms[0][0][lang].shape[0]
-        idx = rng.integers(0, n, size=(iters, n))
+        counts = _counts(rng.integers(0, n, size=(iters, n)))
         for a, arm in enumerate(arms):
             for s, blocks in enumerate(arm):
-                per_arm_lang[a][s] += f(blocks[lang][idx])
+                per_arm_lang[a][s] += _from_sums(metric, counts @ blocks[lang], n)
     out = []
     for a, arm in enumerate(arms):
         values = per_arm_lang[a] / n_langs
@@ -102,14 +111,14 @@ def paired(metric: str, arm: Arm, base: Arm, iters: int = 1000, seed: int = 0, l
 
 def permutation_p(metric: str, a: Blocks, b: Blocks, iters: int, rng: np.random.Generator) -> float:
     """Two-sided p of the paired permutation test of mean over languages of score(a) - score(b)."""
-    f = _scores(metric)
-    observed = float(np.mean([f(x[None])[0] - f(y[None])[0] for x, y in zip(a, b)]))
+    observed = float(np.mean([_score(metric, x) - _score(metric, y) for x, y in zip(a, b)]))
     null = np.zeros(iters)
     for x, y in zip(a, b):
-        swap = rng.random((iters, x.shape[0])) < 0.5
-        xa = np.where(swap[:, :, None], y[None], x[None])
-        ya = np.where(swap[:, :, None], x[None], y[None])
-        null += f(xa) - f(ya)
+        n = x.shape[0]
+        swap = (rng.random((iters, n)) < 0.5).astype(float)
+        diff = y - x
+        null += (_from_sums(metric, x.sum(axis=0) + swap @ diff, n)
+                 - _from_sums(metric, y.sum(axis=0) - swap @ diff, n))
     null /= len(a)
     eps = 1e-12 * max(1.0, abs(observed))  # scipy's tolerance for ties with the observed value
     less = (np.sum(null <= observed + eps) + 1) / (iters + 1)
