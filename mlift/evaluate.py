@@ -113,6 +113,8 @@ def flat_table(results: dict[str, Any], specs: list[TaskSpec], model: str) -> li
                 continue
             metric, filt = key.split(",", 1)
             stderr = scores.get(f"{metric}_stderr,{filt}")
+            if filt != "none":  # a task scored under several filters (e.g. MGSM) gives one metric per filter
+                metric = f"{metric}({filt})"
             rows.append({"model": model, "task": spec.name, "family": spec.family, "lang": spec.lang,
                          "direction": spec.direction, "metric": metric, "value": _num(value),
                          "stderr": _num(stderr) if isinstance(stderr, (int, float)) else None, "n": n})

@@ -24,6 +24,7 @@ ITEMS_FILE = "items.jsonl"
 
 def kind(metric: str) -> str | None:
     """'mean' (score = 100 x mean of items), 'corpus' (score from summed statistics) or None (no per-item form)."""
+    metric = metric.split("(")[0]  # exact_match(flexible-extract): the metric under an lm-eval filter
     return "mean" if metric in MEAN_METRICS else "corpus" if metric in CORPUS_METRICS else None
 
 
@@ -102,10 +103,14 @@ def task_items(run_dir: Path, task: dict[str, Any], metrics: tuple[str, ...]) ->
         return []
     rows: list[dict[str, Any]] = []
     base = {"task": task["name"], "family": task["family"], "lang": task["lang"], "direction": task.get("direction")}
-    for metric in metrics:
-        present = [s for s in samples if metric in s]
+    by_filter: dict[str, list[dict[str, Any]]] = {}
+    for s in samples:
+        by_filter.setdefault(s.get("filter") or "none", []).append(s)
+    for metric, filt in ((m, f) for m in metrics for f in by_filter):
+        present = [s for s in by_filter[filt] if metric in s]
         if not present:
             continue
+        name = metric if filt == "none" else f"{metric}({filt})"  # as evaluate.flat_table names it
         if kind(metric) == "corpus":
             from mlift.metrics import MetricResourceError
 
@@ -119,9 +124,9 @@ def task_items(run_dir: Path, task: dict[str, Any], metrics: tuple[str, ...]) ->
             stats = _rouge_items(metric, present)
         else:
             stats = [[float(s[metric])] for s in present]
-        rows += [{**base, "metric": metric, "doc_id": s["doc_id"], "stats": st} for s, st in zip(present, stats)]
+        rows += [{**base, "metric": name, "doc_id": s["doc_id"], "stats": st} for s, st in zip(present, stats)]
     if task["family"] in ("xlsum", "flores"):
-        for s in samples:
+        for s in next(iter(by_filter.values())):
             lang = asked_language(task, s)
             if lang:
                 rows.append({**base, "metric": "fidelity", "asked": lang, "doc_id": s["doc_id"],
@@ -131,7 +136,7 @@ def task_items(run_dir: Path, task: dict[str, Any], metrics: tuple[str, ...]) ->
 
 def _task_samples(sdir: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
     """The task's samples by doc; for an lm-eval group (e.g. global_mmlu_full_hi), those of its tasks (files named
-    after the group), their doc ids made unique as `task:doc`. One filter per doc: the first lm-eval logged."""
+    after the group), their doc ids made unique as `task:doc`; a sample per doc and lm-eval filter."""
     path = sdir / f"{task['name']}.jsonl"
     if path.is_file():
         files = [path]
@@ -143,8 +148,8 @@ def _task_samples(sdir: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
     for f in files:
         for s in _read_samples(f):
             doc = s["doc_id"] if len(files) == 1 else f"{f.stem}:{s['doc_id']}"
-            if doc not in seen:
-                seen.add(doc)
+            if (doc, s.get("filter")) not in seen:
+                seen.add((doc, s.get("filter")))
                 out.append({**s, "doc_id": doc})
     return sorted(out, key=lambda s: (str(type(s["doc_id"])), s["doc_id"]))
 

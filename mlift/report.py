@@ -43,7 +43,8 @@ from mlift.report_rouge import rouge_lines, rouge_setups
 FAMILY_ORDER = ["xlsum", "flores", "mmlu", "fidelity"]
 # The headline metric(s) of each task family, in the papers' terms.
 # fidelity: % of a generative task's outputs in the asked language (mlift.report_items), its metric the task family.
-OTHER_METRICS = ["acc", "exact_match"]  # families from lm-eval's own tasks (eval suite `tasks:`)
+# families from lm-eval's own tasks (eval suite `tasks:`); a filter other than "none" is named in brackets
+OTHER_METRICS = ["acc", "exact_match", "exact_match(flexible-extract)", "exact_match(remove_whitespace)"]
 DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"], "fidelity": ["xlsum", "flores"]}
 
 
@@ -162,7 +163,8 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
         family, metric = row["family"], row["metric"]
         if metric not in metrics.get(family, OTHER_METRICS):
             continue
-        value = float(row["value"]) * (100.0 if scale and metric in ("acc", "acc_norm", "exact_match") else 1.0)
+        value = float(row["value"]) * (100.0 if scale and metric.split("(")[0] in ("acc", "acc_norm", "exact_match")
+                                       else 1.0)
         col = Column(family, metric, row["lang"], row.get("direction"))
         columns.setdefault(col.name, col)
         per_seed[(row["label"], col.name)][row["seed"]] = value

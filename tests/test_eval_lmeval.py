@@ -86,10 +86,22 @@ def hub_layout(root: Path) -> dict[str, dict]:
                      "question": "अनुच्छेद का पहला शब्द क्या है?", **{f"mc_answer{k + 1}": o for k, o in enumerate(options)},
                      "correct_answer_num": "1", "dry_run": False, "ds": "2023-05-03"})
     (bb / "hin_Deva.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in bele), encoding="utf-8")
+    # MGSM (juletxara/mgsm `fr`): question, answer (None in test), answer_number, equation_solution
+    mg = root / "mgsm"
+    mg.mkdir()
+    problems = [("Marie a 3 pommes et en achète 2 de plus. Combien de pommes a-t-elle ?", 5, "3 + 2 = 5"),
+                ("Un train roule 60 km par heure pendant 2 heures. Quelle distance parcourt-il ?", 120, "60 * 2 = 120"),
+                ("Paul a 10 euros et dépense 4 euros. Combien lui reste-t-il ?", 6, "10 - 4 = 6"),
+                ("Une boîte contient 4 rangées de 5 œufs. Combien d'œufs y a-t-il ?", 20, "4 * 5 = 20")]
+    (mg / "fr.jsonl").write_text("".join(json.dumps({"question": q, "answer": None, "answer_number": a,
+                                                     "equation_solution": e}, ensure_ascii=False) + "\n"
+                                         for q, a, e in problems), encoding="utf-8")
     local = {"dataset_path": "json", "dataset_name": None}
     return {"global_mmlu": {**local, "dataset_kwargs": {"data_files": {"test": str(gm / "test.jsonl"),
                                                                        "dev": str(gm / "dev.jsonl")}}},
-            "belebele": {**local, "dataset_kwargs": {"data_files": {"test": str(bb / "{flores}.jsonl")}}}}
+            "belebele": {**local, "dataset_kwargs": {"data_files": {"test": str(bb / "{flores}.jsonl")}}},
+            "mgsm": {**local, "dataset_kwargs": {"data_files": {"test": str(mg / "{iso1}.jsonl"),
+                                                                "train": str(mg / "{iso1}.jsonl")}}}}
 
 
 @pytest.mark.slow  # lm-eval indexes its ~10k task YAMLs (~20 s)
@@ -101,7 +113,9 @@ def test_global_mmlu_and_belebele_through_lm_eval(tmp_path, stories260k):
     overrides = hub_layout(tmp_path / "hub")
     suite = EvalSuite(seed=1, limit=6, threads=1, langs=["hin_Deva"], apply_chat_template=False, tasks=[
         LmEvalTask(lm_eval="global_mmlu_full_{iso1}", overrides=overrides["global_mmlu"]),
-        LmEvalTask(lm_eval="belebele_{flores}", overrides=overrides["belebele"])])
+        LmEvalTask(lm_eval="belebele_{flores}", overrides=overrides["belebele"]),
+        LmEvalTask(lm_eval="mgsm_direct_{iso1}", langs=["fra_Latn"], overrides=overrides["mgsm"],
+                   family="mgsm")])
     out = tmp_path / "run"
     table = run_eval(suite, str(stories260k), out)
     got = {(r["family"], r["lang"], r["metric"]): r for r in table}
@@ -114,7 +128,13 @@ def test_global_mmlu_and_belebele_through_lm_eval(tmp_path, stories260k):
     assert len(items[("global_mmlu_full", "acc")]) == 57
     assert gm["value"] == pytest.approx(sum(items[("global_mmlu_full", "acc")]) / 57)
     assert bb["value"] == pytest.approx(sum(items[("belebele", "acc")]) / 6)
+    # MGSM is scored under two lm-eval filters: one metric each, in the table and per item
+    for filt in ("flexible-extract", "remove_whitespace"):
+        row = got[("mgsm", "fra_Latn", f"exact_match({filt})")]
+        scores = items[("mgsm", f"exact_match({filt})")]
+        assert row["n"] == 4 and len(scores) == 4 and row["value"] == pytest.approx(sum(scores) / 4)
     summary = make_report([f"stories@1={out}"], tmp_path / "report")
-    assert {"global_mmlu_full/acc/hin_Deva", "belebele/acc/hin_Deva", "belebele/acc/avg"} <= set(summary["columns"])
+    assert {"global_mmlu_full/acc/hin_Deva", "belebele/acc/hin_Deva", "belebele/acc/avg",
+            "mgsm/exact_match(flexible-extract)/fra_Latn"} <= set(summary["columns"])
     md = (tmp_path / "report" / "table.md").read_text(encoding="utf-8")
     assert "### belebele acc" in md and "### global_mmlu_full acc" in md
