@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlift.item_scores import ITEMS_FILE
+from mlift.item_scores import ITEMS_FILE, corpus_score
 
 STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}.scroll{overflow-x:auto}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;"
@@ -54,14 +54,16 @@ def viewer_data(comp: Any) -> dict[str, Any]:
         if (run / ITEMS_FILE).is_file():
             for line in (run / ITEMS_FILE).read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
-                if len(row["stats"]) == 1:  # mean metrics: the item's own score
-                    scores.setdefault((row["task"], row["doc_id"]), {})[row["metric"]] = round(100 * row["stats"][0], 1)
+                value = (100 * row["stats"][0] if len(row["stats"]) == 1  # mean metrics: the item's own score
+                         else corpus_score(row["metric"], row["stats"]))  # corpus metrics: the sentence's score
+                scores.setdefault((row["task"], row["doc_id"]), {})[row["metric"]] = round(value, 1)
         for path in sorted((run / "samples").glob("*.jsonl")) if (run / "samples").is_dir() else []:
             task = path.stem
-            if "mmlu" in task:
+            lines = path.read_text(encoding="utf-8").splitlines()[:MAX_VIEW_ITEMS * 4]
+            if not lines or not _generated(json.loads(lines[0])):
                 continue  # multiple choice: the "output" is a log-likelihood ranking, not text
             entry = data.setdefault(task, {"items": {}})
-            for line in path.read_text(encoding="utf-8").splitlines()[:MAX_VIEW_ITEMS * 4]:
+            for line in lines:
                 s = json.loads(line)
                 if s["doc_id"] >= MAX_VIEW_ITEMS:
                     continue
@@ -75,6 +77,13 @@ def viewer_data(comp: Any) -> dict[str, Any]:
                 item["outputs"][label] = _short(resp)
                 item["scores"][label] = scores.get((task, s["doc_id"]), {})
     return data
+
+
+def _generated(sample: dict[str, Any]) -> bool:
+    """A generation task's sample (its filtered response is text), not a multiple-choice one."""
+    resp = sample.get("filtered_resps")
+    return isinstance(resp, list) and bool(resp) and isinstance(resp[0], (str, list)) and (
+        isinstance(resp[0], str) or (bool(resp[0]) and isinstance(resp[0][0], str)))
 
 
 VIEWER_JS = """
