@@ -185,7 +185,8 @@ def rouge_per_item(metric: str, preds: list[str], refs: list[str], lang: str, mo
 
 
 def write_items(run_dir: str | Path, tasks: list[dict[str, Any]],
-                metrics: tuple[str, ...] = ("rougeL", "chrf++", "spbleu", "acc", "acc_norm", "exact_match")) -> Path:
+                metrics: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "chrf++", "spbleu", "acc", "acc_norm",
+                                            "exact_match")) -> Path:
     """Score every task's samples per item and write DIR/items.jsonl (atomically)."""
     import os
 
