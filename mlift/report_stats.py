@@ -131,15 +131,20 @@ def permutation_p(metric: str, a: Blocks, b: Blocks, iters: int, rng: np.random.
 VERDICTS = ("reproduced", "same direction", "not reproduced", "inconclusive")
 
 
+MIN_ITEMS = 10  # fewer items per language and a percentile bootstrap interval is too coarse to rule a figure out
+
+
 def verdict(paper: float, ours: float | None, ci: tuple[float, float] | None, p: float | None,
-            alpha: float = ALPHA) -> tuple[str, str]:
+            alpha: float = ALPHA, n_items: int | None = None) -> tuple[str, str]:
     """(verdict, why) for a published difference against ours (same unit: % or points).
     reproduced: ours significant, same sign, the paper's figure inside our interval; same direction: significant and
     same sign, the paper's figure outside it; not reproduced: significant with the other sign, or not significant with
     the paper's figure outside our interval (we can rule it out); inconclusive: not significant and the paper's figure
-    inside our interval, or no interval (no per-item scores)."""
+    inside our interval, or no interval (no per-item scores), or fewer than MIN_ITEMS items per language."""
     if ours is None or ci is None or p is None:
         return "inconclusive", "no per-item scores, so no interval or test"
+    if n_items is not None and n_items < MIN_ITEMS:
+        return "inconclusive", f"ours {ours:+.2f} (p={p:.3f}) from only {n_items} item(s) per language"
     inside = ci[0] <= paper <= ci[1]
     where = f"paper {paper:+.2f} {'inside' if inside else 'outside'} our 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]"
     if p < alpha:

@@ -98,3 +98,6 @@ def test_seeds_are_a_second_level(real):
 ])
 def test_verdicts(paper, ours, ci, p, expect):
     assert verdict(paper, ours, ci, p)[0] == expect
+    # two items per language cannot rule anything in or out, whatever the interval says
+    assert verdict(paper, ours, ci, p, n_items=2)[0] == "inconclusive"
+    assert verdict(paper, ours, ci, p, n_items=40)[0] == expect
