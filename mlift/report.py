@@ -329,6 +329,7 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
         title = f"{family} {metric}" + (f" ({direction})" if direction else "")
         ax.set_title(title)
         ax.set_ylabel("% of outputs in the asked language" if family == "fidelity" else metric)
+        ax.set_ylim(0, 100.0 if family == "fidelity" else max(ax.get_ylim()[1], 1.0))  # all-zero bars: an axis
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / f"{family}_{metric}{'_' + direction if direction else ''}.png".replace("+", "p").replace("/", "-")
