@@ -209,6 +209,9 @@ def reference_verdicts(comp: Any, items: dict, refs: list[dict[str, Any]], iters
             ours, ci, papers = pr.rel_pct, pr.rel_ci, [float(ref["relative_pct"])]
         else:  # several reported figures (e.g. one per model): a verdict on each
             ours, ci, papers = pr.delta, pr.ci, [float(x) for x in ref["delta_points"]]
+        if ours is None or ci is None:
+            ref["verdict"], ref["verdict_why"] = "inconclusive", "the baseline scores 0: no relative difference"
+            continue
         per_lang = min(len(block) for block in arms[ref["ours"]][0][0])
         found = [verdict(paper, ours, ci, pr.p, n_items=per_lang) for paper in papers]
         ref["verdict"] = " / ".join(dict.fromkeys(v for v, _ in found))
