@@ -184,9 +184,10 @@ def rouge_per_item(metric: str, preds: list[str], refs: list[str], lang: str, mo
     return [scorer.score(r, p)[metric].fmeasure for p, r in zip(preds, refs, strict=True)]
 
 
-def write_items(run_dir: str | Path, tasks: list[dict[str, Any]],
-                metrics: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "chrf++", "spbleu", "acc", "acc_norm",
-                                            "exact_match")) -> Path:
+DEFAULT_METRICS = ("rouge1", "rouge2", "rougeL", "chrf++", "spbleu", "acc", "acc_norm", "exact_match")
+
+
+def write_items(run_dir: str | Path, tasks: list[dict[str, Any]], metrics: tuple[str, ...] = DEFAULT_METRICS) -> Path:
     """Score every task's samples per item and write DIR/items.jsonl (atomically)."""
     import os
 
@@ -209,5 +210,9 @@ def read_items(run_dir: str | Path) -> list[dict[str, Any]]:
         manifest = run_dir / "manifest.json"
         if not (run_dir / "samples").is_dir() or not manifest.is_file():
             return []
-        write_items(run_dir, json.loads(manifest.read_text(encoding="utf-8")).get("tasks", []))
+        tasks = json.loads(manifest.read_text(encoding="utf-8")).get("tasks", [])
+        try:
+            write_items(run_dir, tasks)
+        except OSError:  # a read-only eval dir: score in memory, every time
+            return [row for task in tasks for row in task_items(run_dir, task, DEFAULT_METRICS)]
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
