@@ -67,6 +67,20 @@ class MMLUTask(Schema):
     subjects: list[str] | None = Field(None, description="hendrycks_csv: only these subjects")
 
 
+class LmEvalTask(Schema):
+    """Any lm-eval task or group by name, once per language; aggregated per language like mlift's own families."""
+
+    lm_eval: str = Field(description="task or group name; {iso1} (hi), {iso3} (hin), {flores} (hin_Deva) and {code} "
+                         "(from `codes`) are replaced per language, e.g. global_mmlu_full_{iso1}, belebele_{flores}")
+    langs: list[LangCode] | None = Field(None, description="None: the suite's langs")
+    codes: dict[str, str] = Field(default_factory=dict, description="FLORES code -> the benchmark's own language code, "
+                                  "for {code}")
+    family: str | None = Field(None, description="the report's family; None: the name up to its first placeholder")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="lm-eval task-config keys set on every task "
+                                      "of it (e.g. dataset_path: json + dataset_kwargs.data_files for local copies in "
+                                      "the hub layout); placeholders are replaced in strings")
+
+
 class EvalSuite(Schema):
     seed: int = 1234
     langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
@@ -88,6 +102,8 @@ class EvalSuite(Schema):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default); on a shared CPU "
                                 "node, more threads than free cores slows HF generation many times over")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
+    tasks: list[LmEvalTask] = Field(default_factory=list, description="lm-eval's own tasks/groups per language "
+                                    "(recipes/eval/standard_*.yaml)")
 
     @field_validator("model_args")
     @classmethod

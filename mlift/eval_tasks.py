@@ -36,6 +36,7 @@ class TaskSpec:
     builtin: bool = False
     source: dict[str, Any] = field(default_factory=dict)
     generation: dict[str, Any] | None = None  # until, max_gen_toks and the rule that set it
+    run_as: str | None = None  # the name lm-eval is asked for when it is not `name` (a wrapper group with overrides)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

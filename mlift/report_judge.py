@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlift.recipe import RecipeError
+from mlift.report_judge_fidelity import fidelity_lines
 
 DEFAULT_X = r"^(.*)-P(\d+(?:\.\d+)?)$"   # group 1: the family (one figure each), group 2: x
 
@@ -93,6 +94,7 @@ def make_judge_report(results: list[str], out: str | Path, x_pattern: str = DEFA
               "| model | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(_quality_cell(quality[label].get(lang, [])) for lang in langs) + " |")
+    lines += fidelity_lines(results, labels, langs)
     (out / "judge_table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rows = [{"label": label, "lang": lang, "x": x_of(label, x_pattern),
              "mean": statistics.fmean(v) if (v := scores.get(label, {}).get(lang, [])) else None, "n_seeds": len(v),
