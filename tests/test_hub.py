@@ -1,0 +1,103 @@
+"""Every hub path of the recipes through a real local Hugging Face endpoint (olah, tests/hub.py) serving repositories
+laid out like the real ones (tests/hub_repos.py), with the hub's offline switches unset, through the calls mlift makes
+on a cluster: eval (XL-Sum, FLORES+), generate (a streamed CulturaX config, read shard by shard), baselines / train /
+mix sources (Alpaca, Dolly, Bactrian-X), the templated builder (XL-Sum train). Rows are compared with ../shared, where
+they came from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, shared_path
+
+PROBE = r'''
+import json, sys
+from pathlib import Path
+from mlift.eval_suite import EvalSuite
+from mlift.eval_tasks import build_tasks
+from mlift.recipe import load_recipe
+from mlift.generate.config import GenerateRecipe
+from mlift.generate.sources import iter_source as corpus
+from mlift.languages import get_language
+from mlift.sources import DataSource, iter_source
+from mlift.baselines.templated import TemplatedSource, load_rows
+
+out, tasks = {}, Path(sys.argv[1])
+suite = load_recipe("recipes/eval/hub.yaml", EvalSuite).cfg
+specs = build_tasks(tasks, ["fra_Latn", "zho_Hans"], xlsum=suite.xlsum, flores=suite.flores, limit=1, num_fewshot=1)
+out["eval"] = [s.to_json() for s in specs]
+gen = load_recipe("recipes/generate/culturax_qwen7b_vllm.yaml", GenerateRecipe).cfg
+out["culturax"] = [[doc[1] for doc in corpus(gen.sources[0], get_language("fra_Latn"), (j, 2))] for j in (0, 1)]
+for path, cols in (("tatsu-lab/alpaca", {}), ("databricks/databricks-dolly-15k", {"input": "context", "output": "response"})):
+    rows = list(iter_source(DataSource(path=path, columns=cols, lang="eng_Latn")))
+    out[path] = [r.fields.get("messages") if hasattr(r, "fields") else str(r) for r in rows]
+out["bactrian"] = len(list(iter_source(DataSource(path="MBZUAI/Bactrian-X", config="zh", lang="zho_Hans"))))
+out["templated"] = [r["summary"] for r in load_rows(TemplatedSource(task="summarization", source="xlsum", langs=["fra_Latn"]), "fra_Latn")]
+print("RESULT " + json.dumps(out, ensure_ascii=False, default=str))
+'''
+
+
+def _probe(hub_server, tmp_path: Path) -> dict:
+    env = hub_server.env(tmp_path / "hf_home", base=None)
+    env.update(PYTHONPATH=str(REPO), MLIFT_EVAL_DATA_CACHE=str(tmp_path / "eval_data"))
+    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "tasks")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert done.returncode == 0 and line, done.stdout[-3000:] + done.stderr[-5000:] + hub_server.log_path.read_text()[-3000:]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_recipes_hub_paths_load_through_local_endpoint(hub_server, tmp_path):
+    got = _probe(hub_server, tmp_path)
+    shared = shared_path("data")
+    # eval: XL-Sum (no revision, as recipes/eval/hub.yaml has it) and FLORES+ both directions, from the endpoint
+    by_task = {s["name"]: s for s in got["eval"]}
+    xl = by_task["mlift_xlsum_fra_Latn"]["source"]
+    assert xl["hub_id"] == "csebuetnlp/xlsum" and xl["subset"] == "french" and xl["split"] == "test"
+    assert "revision" not in xl  # the mirror's main is the script-free copy
+    task_yaml = (tmp_path / "tasks" / "mlift_xlsum_fra_Latn.yaml").read_text(encoding="utf-8")
+    test_file = task_yaml.split("test: ")[1].split("\n")[0].strip()
+    first = json.loads(Path(test_file).read_text(encoding="utf-8").splitlines()[0])
+    real = json.loads((shared / "xlsum" / "french_test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["summary"] == real["summary"].strip()
+    fl = by_task["mlift_flores_zho_Hans-eng_Latn"]["source"]
+    assert fl["src"]["hub_id"] == "openlanguagedata/flores_plus" and fl["src"]["subset"] == "cmn_Hans"
+    assert fl["fewshot"]["split"] == "dev" and "mlift_flores_eng_Latn-zho_Hans" in by_task
+    # generate: the streamed CulturaX config read as 2 shards = the corpus once (its own 2 parquet shards)
+    udhr = [x for x in (shared / "udhr" / "fra.txt").read_text(encoding="utf-8").split("\n") if x.strip()]
+    shards = got["culturax"]
+    assert shards[0] and shards[1] and shards[0] + shards[1] == udhr[:len(shards[0]) + len(shards[1])]
+    # baselines / train / mix sources by hub id
+    alpaca = json.loads((shared / "alpaca" / "alpaca_tiny.json").read_text(encoding="utf-8"))
+    assert len(got["tatsu-lab/alpaca"]) == len(alpaca) == 100
+    assert got["tatsu-lab/alpaca"][0][-1]["content"] == alpaca[0]["output"]
+    assert len(got["databricks/databricks-dolly-15k"]) == 100 and got["bactrian"] == 1000
+    # the templated builder's hub path (XL-Sum train)
+    train = [json.loads(x)["summary"] for x in (shared / "xlsum" / "french_train.jsonl").read_text(encoding="utf-8")
+             .splitlines() if x.strip()]
+    assert got["templated"] == train
+
+
+def test_endpoint_serves_only_its_mirror(hub_server, tmp_path):
+    """The endpoint is offline: an id it does not hold is 'not found', never fetched from huggingface.co."""
+    env = hub_server.env(tmp_path / "hf_home")
+    code = ("import datasets\ntry:\n    datasets.load_dataset('openai/MMMLU', 'FR_FR', split='test')\n"
+            "except Exception as e:\n    print('ERR', type(e).__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "ERR DatasetNotFoundError" in done.stdout, done.stdout + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("repo", ["csebuetnlp/xlsum"])
+def test_parquet_export_ref_is_in_the_mirror(hub_server, repo):
+    """The real parquet export is laid out under refs/convert/parquet as on the hub (olah cannot serve it: see
+    tests/hub_repos.py); main is the script-free copy with a `configs:` card."""
+    git = hub_server.mirrors / "datasets" / repo
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=git, capture_output=True, text=True).stdout
+    assert "refs/convert/parquet" in refs.split() and "refs/heads/main" in refs.split()
+    export = subprocess.run(["git", "ls-tree", "-r", "--name-only", "refs/convert/parquet"], cwd=git,
+                            capture_output=True, text=True).stdout.split()
+    assert "french/test/0000.parquet" in export and "README.md" not in export
