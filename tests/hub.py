@@ -80,3 +80,28 @@ def hub_env(url: str, hf_home: Path, base: dict[str, str] | None = None) -> dict
     env.update(HF_ENDPOINT=url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1",
                HF_HUB_DISABLE_XET="1")
     return env
+
+
+def main() -> None:
+    """Build the test repositories into DIR and serve them until interrupted (for trying a rehearsal by hand)."""
+    import argparse
+
+    from hub_repos import build_all
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    args = parser.parse_args()
+    build_all(args.dir / "mirrors", args.shared)
+    server = HubServer(args.dir / "mirrors", args.dir / "olah")
+    print(f"serving {args.dir / 'mirrors'} at {server.url} (log {server.log_path}); Ctrl-C stops", flush=True)
+    try:
+        server.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

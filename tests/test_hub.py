@@ -101,3 +101,38 @@ def test_parquet_export_ref_is_in_the_mirror(hub_server, repo):
     export = subprocess.run(["git", "ls-tree", "-r", "--name-only", "refs/convert/parquet"], cwd=git,
                             capture_output=True, text=True).stdout.split()
     assert "french/test/0000.parquet" in export and "README.md" not in export
+
+
+# --- mlift sweep --rehearse --hub-endpoint URL (what it runs; the run itself: test_sweep_rehearsal.py, slow) ----------
+
+def test_hub_rehearsal_keeps_the_sweeps_hub_datasets(shared_dir):
+    from mlift.sweep import expand, load_sweep
+
+    sweep = REPO / "recipes" / "sweeps" / "core_comparison.yaml"
+    recipe = load_sweep(sweep, rehearse=True, hub_endpoint="http://127.0.0.1:9")
+    jobs = {j.name: j for j in expand(recipe)}
+    env = recipe.cfg.slurm.env
+    assert env["HF_ENDPOINT"] == "http://127.0.0.1:9"
+    assert env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == env["TRANSFORMERS_OFFLINE"] == "0"
+    # the real sweep's hub datasets, read from the endpoint; the models stay the tiny local ones
+    assert "name: uonlp/CulturaX" in jobs["data-natural-fragments"].command
+    assert "source.path=tatsu-lab/alpaca" in jobs["data-translated-alpaca"].command
+    assert "datasets.0.local_dir=null" in jobs["data-templated"].command
+    assert all("--suite recipes/eval/hub.yaml" in j.command for j in jobs.values() if j.kind == "eval")
+    assert all("stories260K" in j.command for j in jobs.values() if j.kind == "train")
+    # its own output_dir: never mixed with the local-data rehearsal
+    plain = load_sweep(sweep, rehearse=True)
+    assert recipe.cfg.output_dir == plain.cfg.output_dir + "-hub"
+    assert "HF_ENDPOINT" not in plain.cfg.slurm.env and plain.cfg.slurm.env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_hub_endpoint_needs_a_hub_rehearsal(tmp_path, shared_dir):
+    from mlift.recipe import RecipeError
+    from mlift.sweep import load_sweep
+
+    with pytest.raises(RecipeError, match="rehearsal.hub"):
+        load_sweep(REPO / "recipes" / "sweeps" / "sphinx.yaml", rehearse=True, hub_endpoint="http://127.0.0.1:9")
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "sweep", "recipes/sweeps/core_comparison.yaml",
+                           "--hub-endpoint", "http://127.0.0.1:9", "--dry-run"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "--hub-endpoint goes with --rehearse" in done.stderr
