@@ -178,3 +178,23 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
     assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
     rows = [json.loads(x) for f in answers.rglob("*.jsonl") for x in f.read_text().splitlines() if x.strip()]
     assert rows and all(r["lang"] == "spa_Latn" for r in rows)
+
+
+@pytest.mark.slow
+def test_mmlu_hub_tasks_load_through_lm_eval(hub_server, tmp_path):
+    """The hub MMLU variants of the eval suites are lm-eval's built-in tasks (m_mmlu_<lang>: alexandrainst/m_mmlu,
+    global_mmlu_full_<lang>: CohereForAI/Global-MMLU): lm-eval's own loader reads them from the endpoint."""
+    code = ("import json\nfrom lm_eval.tasks import TaskManager, get_task_dict\n"
+            "d = get_task_dict(['m_mmlu_fr', 'global_mmlu_full_fr'], TaskManager())\n"
+            "def leaves(x):\n    for k, v in x.items():\n        yield from (leaves(v) if isinstance(v, dict) else [(k, v)])\n"
+            "n = {str(getattr(k, 'group_name', k)): len(list(v.test_docs())) for k, v in leaves(d)}\n"
+            "print('RESULT ' + json.dumps(n))\n")
+    env = hub_server.env(tmp_path / "hf_home")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, done.stdout[-2000:] + done.stderr[-4000:]
+    counts = json.loads(line[len("RESULT "):])
+    okapi_val = json.loads(shared_path("data", "m_mmlu", "fr_val.json").read_text(encoding="utf-8"))
+    assert counts["m_mmlu_fr"] == len(okapi_val)
+    subjects = {k: v for k, v in counts.items() if k.startswith("global_mmlu_full_fr_")}
+    assert len(subjects) == 57 and sum(subjects.values()) == len(okapi_val)  # every question under its subject
