@@ -42,6 +42,14 @@ LAYOUTS = {
     "Alpaca (first 100), zh <- alpaca_zh_demo (real Chinese Alpaca-style data, not Bactrian-X's translations).",
     "datasets/databricks/databricks-dolly-15k": "databricks-dolly-15k.jsonl (instruction, context, response, "
     "category): Dolly's text is not at hand; the rows are Alpaca's (instruction, input -> context, output -> response).",
+    "datasets/facebook/xnli": "<lang>/{train,validation,test}-00000-of-00001.parquet (premise, hypothesis, label), a "
+    "config per language. XNLI's text is not at hand: premise and hypothesis are consecutive FLORES-200 sentences, "
+    "label 1 (neutral) for all: a stand-in for the layout, not annotations.",
+    "datasets/google-research-datasets/paws-x": "<lang>/{train,validation,test}-00000-of-00001.parquet (id, "
+    "sentence1, sentence2, label). Stand-in: consecutive FLORES-200 sentences, label 0 (not paraphrases).",
+    "datasets/google-research-datasets/tydiqa": "secondary_task/{train,validation}-00000-of-00001.parquet (id, title, "
+    "context, question, answers{text, answer_start}), ids '<language>-...'. Stand-in: XL-Sum articles as contexts, "
+    "their titles as questions, the first sentence as the answer span.",
     "models/mlift-test/stories260K": "the pretrained 260K Llama of ../shared/models/stories260K, files as they are.",
 }
 
@@ -268,6 +276,60 @@ def dolly(out: Path, shared: Path) -> Path:
     return git_repo(out / "datasets" / "databricks" / "databricks-dolly-15k", files)
 
 
+def _flores_lines(shared: Path, code: str) -> list[str]:
+    text = (shared / "data" / "flores200" / "devtest" / f"{code}.devtest").read_text(encoding="utf-8")
+    return text.rstrip("\n").split("\n")
+
+
+# the templated baseline's other sources (facebook/xnli, paws-x: <iso1> configs; tydiqa: one config, all languages)
+XNLI = {"ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "hi": "hin_Deva",
+        "ru": "rus_Cyrl", "sw": "swh_Latn", "zh": "zho_Hans"}
+PAWSX = {"de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "ja": "jpn_Jpan", "zh": "zho_Hans"}
+TYDIQA = ("arabic", "english", "russian", "swahili")
+SPLITS3 = ((0, "train"), (1, "validation"), (2, "test"))
+
+
+def _pairs(out: Path, shared: Path, repo: str, langs: dict[str, str], row) -> Path:
+    files: dict[str, bytes | str] = {}
+    configs = []
+    for lang, code in sorted(langs.items()):
+        lines = _flores_lines(shared, code)
+        splits = []
+        for k, split in SPLITS3:
+            rows = [row(lang, split, i, lines[2 * i + 40 * k], lines[2 * i + 40 * k + 1]) for i in range(12)]
+            files[f"{lang}/{split}-00000-of-00001.parquet"] = parquet(rows)
+            splits.append({"split": split, "path": f"{lang}/{split}-*"})
+        configs.append({"config_name": lang, "data_files": splits})
+    files["README.md"] = card(configs, repo, LAYOUTS[f"datasets/{repo}"])
+    return git_repo(out / "datasets" / repo, files)
+
+
+def xnli(out: Path, shared: Path) -> Path:
+    return _pairs(out, shared, "facebook/xnli", XNLI,
+                  lambda lang, split, i, a, b: {"premise": a, "hypothesis": b, "label": 1})
+
+
+def paws_x(out: Path, shared: Path) -> Path:
+    return _pairs(out, shared, "google-research-datasets/paws-x", PAWSX,
+                  lambda lang, split, i, a, b: {"id": i, "sentence1": a, "sentence2": b, "label": 0})
+
+
+def tydiqa(out: Path, shared: Path) -> Path:
+    files: dict[str, bytes | str] = {}
+    for split, local in (("train", "train"), ("validation", "val")):
+        rows = []
+        for lang in TYDIQA:
+            for i, r in enumerate(_jsonl(shared / "data" / "xlsum" / f"{lang}_{local}.jsonl")):
+                answer = r["text"].split(". ")[0]
+                rows.append({"id": f"{lang}-{r['id']}-{i}", "title": r["title"], "context": r["text"],
+                             "question": r["title"], "answers": {"text": [answer], "answer_start": [0]}})
+        files[f"secondary_task/{split}-00000-of-00001.parquet"] = parquet(rows)
+    configs = [{"config_name": "secondary_task", "data_files": [{"split": s, "path": f"secondary_task/{s}-*"}
+                                                                for s in ("train", "validation")]}]
+    files["README.md"] = card(configs, "TyDi QA", LAYOUTS["datasets/google-research-datasets/tydiqa"])
+    return git_repo(out / "datasets" / "google-research-datasets" / "tydiqa", files)
+
+
 # ---------------------------------------------------------------- models
 
 def model_repo(out: Path, repo_id: str, local_dir: Path) -> Path:
@@ -277,7 +339,7 @@ def model_repo(out: Path, repo_id: str, local_dir: Path) -> Path:
     return git_repo(out / "models" / repo_id, files)
 
 
-BUILDERS = (xlsum, flores_plus, global_mmlu, m_mmlu, culturax, alpaca, bactrian_x, dolly)
+BUILDERS = (xlsum, flores_plus, global_mmlu, m_mmlu, culturax, alpaca, bactrian_x, dolly, xnli, paws_x, tydiqa)
 
 
 def build_all(out: Path, shared: Path) -> list[Path]:

@@ -198,3 +198,24 @@ def test_mmlu_hub_tasks_load_through_lm_eval(hub_server, tmp_path):
     assert counts["m_mmlu_fr"] == len(okapi_val)
     subjects = {k: v for k, v in counts.items() if k.startswith("global_mmlu_full_fr_")}
     assert len(subjects) == 57 and sum(subjects.values()) == len(okapi_val)  # every question under its subject
+
+
+def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
+    """recipes/baselines/templated_hub.yaml (the core comparison's templated arm) as it is, with smaller limits: XL-Sum,
+    XNLI, PAWS-X and TyDi QA train splits from the endpoint, through the templates."""
+    env = hub_server.env(tmp_path / "hf_home")
+    env["PYTHONPATH"] = str(REPO)
+    out = tmp_path / "templated"
+    sets = [x for i in range(4) for x in ("--set", f"datasets.{i}.limit=2")]
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "baseline", "templated",
+                           "recipes/baselines/templated_hub.yaml", *sets, "--set", "num_shards=1", "--set",
+                           f"output_dir={out}", "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    rows = [json.loads(x) for f in out.rglob("shard-*.jsonl") if "quarantine" not in f.parts
+            for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    tasks = {}
+    for r in rows:
+        tasks.setdefault(r["meta"].get("task"), set()).add(r["lang"])
+    assert len(tasks["summarization"]) == 9 and len(tasks["nli"]) == 9, tasks
+    assert len(tasks["paraphrase"]) == 6 and len(tasks["qa"]) == 4, tasks
