@@ -4,8 +4,9 @@ datasets >= 4 refuses loading scripts, and some datasets the recipes name are st
 (csebuetnlp/xlsum). The hub keeps a parquet export of them at the revision `refs/convert/parquet`, laid out as
 `<config>/<split>/NNNN.parquet` with no dataset card, so there the config is a folder (`data_dir`), not a name.
 A mirror (e.g. olah serving git repositories to an offline cluster) holds the script-free copy on its main branch
-instead; olah cannot serve a revision with slashes. `load_config` takes main when it loads and falls back to the export
-only when main is a script, and says which revision it used.
+instead (olah 0.5.4 cannot serve a revision with slashes, and answers a missing README with 401, so that copy carries a
+README `configs:` block). `load_config` takes main when it loads and falls back to the export only when main is a
+script, and says which revision it used.
 """
 
 from __future__ import annotations

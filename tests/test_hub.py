@@ -219,3 +219,27 @@ def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
         tasks.setdefault(r["meta"].get("task"), set()).add(r["lang"])
     assert len(tasks["summarization"]) == 9 and len(tasks["nli"]) == 9, tasks
     assert len(tasks["paraphrase"]) == 6 and len(tasks["qa"]) == 4, tasks
+
+
+def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
+    """A repo laid out as csebuetnlp/xlsum is on the hub (a loading script on main, the parquet export under
+    refs/convert/parquet): datasets>=4 refuses main (what broke recipes/eval/hub.yaml); mlift.hub turns to the export.
+    olah 0.5.4 cannot serve that ref (hence the script-free copy in the fixture's csebuetnlp/xlsum), so here the
+    fallback is seen to be taken, and to ask the endpoint for the export's folder, not served."""
+    from hub_repos import add_ref, git_repo, parquet
+
+    rows = [json.loads(x) for x in shared_path("data", "xlsum", "french_test.jsonl").read_text().splitlines() if x]
+    repo = git_repo(hub_server.mirrors / "datasets" / "mlift-test" / "xlsum",
+                    {"README.md": "---\nlicense: cc-by-nc-sa-4.0\n---\n", "xlsum.py": "# a loading script\n"})
+    add_ref(repo, "refs/convert/parquet", {"french/test/0000.parquet": parquet(rows)}, "Update parquet files")
+    code = ("import datasets\nfrom mlift.hub import load_config\n"
+            "try:\n    datasets.load_dataset('mlift-test/xlsum', 'french', split='test')\n"
+            "except RuntimeError as e:\n    print('REFUSED', e)\n"
+            "try:\n    load_config('mlift-test/xlsum', 'french', 'test')\n"
+            "except Exception as e:\n    print('EXPORT', type(e).__name__)\n")
+    env = {**hub_server.env(tmp_path / "hf_home"), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "REFUSED Dataset scripts are no longer supported" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "reading its parquet export (refs/convert/parquet, french/test)" in done.stderr, done.stderr[-2000:]
+    assert "EXPORT DatasetNotFoundError" in done.stdout  # olah: 'refs%2Fconvert%2Fparquet' routed as commit 'refs'
+    assert "/datasets/mlift-test/xlsum/resolve/refs%2Fconvert%2Fparquet/" in hub_server.log_path.read_text()
