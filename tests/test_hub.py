@@ -181,23 +181,34 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_mmlu_hub_tasks_load_through_lm_eval(hub_server, tmp_path):
-    """The hub MMLU variants of the eval suites are lm-eval's built-in tasks (m_mmlu_<lang>: alexandrainst/m_mmlu,
-    global_mmlu_full_<lang>: CohereForAI/Global-MMLU): lm-eval's own loader reads them from the endpoint."""
+def test_hub_eval_tasks_load_through_lm_eval(hub_server, tmp_path):
+    """lm-eval's own loader on the endpoint: the built-in MMLU variants of the suites (m_mmlu_<lang>:
+    alexandrainst/m_mmlu, global_mmlu_full_<lang>: CohereForAI/Global-MMLU) and the committed hub tasks in eval/
+    (XL-Sum through its custom_dataset hook, FLORES+ both sides)."""
     code = ("import json\nfrom lm_eval.tasks import TaskManager, get_task_dict\n"
-            "d = get_task_dict(['m_mmlu_fr', 'global_mmlu_full_fr'], TaskManager())\n"
+            "names = ['m_mmlu_fr', 'global_mmlu_full_fr', 'mlift_xlsum_fra_Latn', 'mlift_flores_fra_Latn-eng_Latn']\n"
+            "d = get_task_dict(names, TaskManager(include_path='eval'))\n"
             "def leaves(x):\n    for k, v in x.items():\n        yield from (leaves(v) if isinstance(v, dict) else [(k, v)])\n"
             "n = {str(getattr(k, 'group_name', k)): len(list(v.test_docs())) for k, v in leaves(d)}\n"
-            "print('RESULT ' + json.dumps(n))\n")
-    env = hub_server.env(tmp_path / "hf_home")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+            "t = {k: v for k, v in leaves(d)}\n"
+            "docs = {k: list(v.test_docs())[0] for k, v in t.items() if k.startswith('mlift_')}\n"
+            "print('RESULT ' + json.dumps({'n': n, 'docs': docs}, ensure_ascii=False))\n")
+    env = {**hub_server.env(tmp_path / "hf_home"), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, done.stdout[-2000:] + done.stderr[-4000:]
-    counts = json.loads(line[len("RESULT "):])
+    got = json.loads(line[len("RESULT "):])
+    counts = got["n"]
     okapi_val = json.loads(shared_path("data", "m_mmlu", "fr_val.json").read_text(encoding="utf-8"))
     assert counts["m_mmlu_fr"] == len(okapi_val)
     subjects = {k: v for k, v in counts.items() if k.startswith("global_mmlu_full_fr_")}
     assert len(subjects) == 57 and sum(subjects.values()) == len(okapi_val)  # every question under its subject
+    xlsum = json.loads(shared_path("data", "xlsum", "french_test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert counts["mlift_xlsum_fra_Latn"] == 5 and got["docs"]["mlift_xlsum_fra_Latn"]["summary"] == xlsum["summary"]
+    fra = shared_path("data", "flores200", "devtest", "fra_Latn.devtest").read_text(encoding="utf-8").split("\n")[0]
+    eng = shared_path("data", "flores200", "devtest", "eng_Latn.devtest").read_text(encoding="utf-8").split("\n")[0]
+    first = got["docs"]["mlift_flores_fra_Latn-eng_Latn"]
+    assert counts["mlift_flores_fra_Latn-eng_Latn"] == 1012 and (first["src"], first["tgt"]) == (fra, eng)
 
 
 def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
