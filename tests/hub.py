@@ -50,10 +50,10 @@ class HubServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"olah-cli exited ({self.proc.returncode}): see {self.log_path}")
             try:
-                with urllib.request.urlopen(f"{self.url}/", timeout=1):
+                with urllib.request.urlopen(f"{self.url}/api/datasets/none/none/revision/main", timeout=1):
                     return
             except urllib.error.HTTPError:
-                return  # it answers (whoami needs a token): the server is up
+                return  # it answers (401: no such repo in its mirror): the server is up
             except OSError:
                 time.sleep(0.3)
         self.stop()
