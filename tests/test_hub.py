@@ -287,3 +287,18 @@ def test_embedding_model_hub_id(hub_server, tmp_path):
     line = next((x for x in done.stdout.splitlines() if x.startswith("MAXDIFF")), None)
     assert line, done.stdout[-2000:] + done.stderr[-4000:]
     assert float(line.split()[1]) < 1e-6 and "384" in line
+
+
+def test_mix_of_hub_sources_through_endpoint(hub_server, tmp_path):
+    """recipes/mix/weighted.yaml with hub ids as its sources (Alpaca, Bactrian-X's zh config), read from the endpoint."""
+    env = {**hub_server.env(tmp_path / "hf_home"), "PYTHONPATH": str(REPO)}
+    out = tmp_path / "mix"
+    sources = ("mixture.sources=[{source: {path: tatsu-lab/alpaca, lang: eng_Latn}, weight: 3}, "
+               "{source: {path: MBZUAI/Bactrian-X, config: zh, lang: zho_Hans}, weight: 1}]")
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "mix", "recipes/mix/weighted.yaml", "--set", sources,
+                           "--set", f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    rows = [json.loads(x) for f in out.rglob("shard-*.jsonl") for x in f.read_text(encoding="utf-8").splitlines() if x]
+    langs = [r["lang"] for r in rows]
+    assert len(rows) == 40 and langs.count("eng_Latn") == 30 and langs.count("zho_Hans") == 10
