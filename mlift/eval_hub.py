@@ -4,8 +4,9 @@
     python -m mlift.eval_tasks --write eval/          # regenerate; tests/test_eval_hub.py checks eval/ never drifts
     lm_eval --model hf --model_args pretrained=MODEL --include_path eval --tasks mlift_xlsum_hin_Deva
 
-They read the hub datasets directly (XL-Sum `csebuetnlp/xlsum`, FLORES+ `openlanguagedata/flores_plus`, Global-MMLU
-`CohereForAI/Global-MMLU`, Okapi m_MMLU `alexandrainst/m_mmlu`); `process_docs` hooks (the functions below, bound per
+They read the hub datasets directly (XL-Sum `csebuetnlp/xlsum` through a `custom_dataset` hook, mlift.hub, since its
+main is a loading script; FLORES+ `openlanguagedata/flores_plus`, Global-MMLU `CohereForAI/Global-MMLU`, Okapi m_MMLU
+`alexandrainst/m_mmlu`); `process_docs` hooks (the functions below, bound per
 language in the generated eval/utils.py) shape the rows into the same docs the per-run tasks of `mlift eval` use.
 Their generation budget is fixed (FIXED_BUDGET: a YAML cannot know the tokenizer); `mlift eval` measures it per model.
 """
@@ -20,6 +21,7 @@ from mlift.languages import Language, all_languages, get_language
 
 FIXED_BUDGET = {"xlsum": 256, "flores": 256}
 FLORES_PLUS = "openlanguagedata/flores_plus"
+XLSUM = "csebuetnlp/xlsum"
 # FLORES+ renamed the Chinese subsets (FLORES-200 zho_* -> FLORES+ cmn_*); mlift keeps FLORES-200 codes as ids
 FLORES_PLUS_SUBSET = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant"}
 # languages of lm-eval's built-in global_mmlu_full_* and m_mmlu_* tasks (ISO 639-1)
@@ -41,6 +43,17 @@ def xlsum_hub_docs(dataset: Any, lang: str) -> Any:
 
     language = get_language(lang)
     return dataset.map(lambda row: xlsum_docs([row], language)[0], remove_columns=dataset.column_names)
+
+
+def xlsum_hub_dataset(lang: str, **_: Any) -> Any:
+    """`custom_dataset` hook: XL-Sum's test and train splits of `lang` through mlift.hub, which reads main or, where
+    main is a loading script (as csebuetnlp/xlsum is on the hub; datasets>=4 refuses it), the parquet export."""
+    import datasets
+
+    from mlift.hub import load_config
+
+    subset = get_language(lang).xlsum
+    return datasets.DatasetDict({split: load_config(XLSUM, subset, split)[0] for split in ("test", "train")})
 
 
 def flores_hub_docs(dataset: Any, src: str, tgt: str) -> Any:
@@ -67,13 +80,14 @@ def hub_configs() -> list[tuple[dict[str, Any], str | None]]:
     for lang in langs:
         if not lang.xlsum:
             continue
-        hook = f"xlsum_docs_{lang.flores}"
-        data = {"dataset_path": "csebuetnlp/xlsum", "dataset_name": lang.xlsum, "test_split": "test",
+        hook, loader = f"xlsum_docs_{lang.flores}", f"xlsum_data_{lang.flores}"
+        data = {"dataset_path": XLSUM, "dataset_name": lang.xlsum, "custom_dataset": _fn(loader), "test_split": "test",
                 "fewshot_split": "train", "process_docs": _fn(hook)}
         meta = {"source": {"hub_id": "csebuetnlp/xlsum", "subset": lang.xlsum, "split": "test",
                            "fewshot": {"split": "train"}}, "generation": {"budget_rule": "fixed"}}
         out.append((xlsum_config(lang, data, COMPLETION_STOPS["xlsum"], FIXED_BUDGET["xlsum"], meta),
-                    f'{hook} = partial(xlsum_hub_docs, lang="{lang.flores}")'))
+                    f'{hook} = partial(xlsum_hub_docs, lang="{lang.flores}")\n'
+                    f'{loader} = partial(xlsum_hub_dataset, lang="{lang.flores}")'))
     for lang in langs:
         if lang.flores == pivot.flores:
             continue
@@ -107,7 +121,7 @@ do not edit. The code lives in mlift.eval_hooks and mlift.eval_hub (installed wi
 from functools import partial
 
 from mlift.eval_hooks import *  # noqa: F401,F403
-from mlift.eval_hub import flores_hub_docs, xlsum_hub_docs
+from mlift.eval_hub import flores_hub_docs, xlsum_hub_dataset, xlsum_hub_docs
 
 '''
 

@@ -107,10 +107,12 @@ def data_files(name: str, test: list[dict], fewshot: list[dict] | None) -> dict[
     return {"dataset_path": "json", "dataset_kwargs": {"data_files": files}, **split}
 
 
-def hub_rows(hub_id: str, subset: str, split: str) -> list[dict]:
-    import datasets
+def hub_rows(hub_id: str, subset: str, split: str) -> tuple[list[dict], dict[str, Any]]:
+    """The rows and where they came from; a script dataset (XL-Sum) is read from its parquet export (mlift.hub)."""
+    from mlift.hub import load_config
 
-    return [dict(r) for r in datasets.load_dataset(hub_id, subset, split=split)]
+    ds, revision = load_config(hub_id, subset, split)
+    return [dict(r) for r in ds], {"hub_id": hub_id, "subset": subset, **({"revision": revision} if revision else {})}
 
 
 def need(path: Path, what: str) -> Path:
@@ -130,7 +132,7 @@ def xlsum_docs(rows: list[dict], lang: Language, max_article_chars: int = 2000) 
 
 def _xlsum_rows(cfg: XLSumTask, lang: Language, split: str, data_dir: Path | None) -> tuple[list[dict], dict]:
     if cfg.source == "hub":
-        rows, src = hub_rows(cfg.hub_id, lang.xlsum, split), {"hub_id": cfg.hub_id, "subset": lang.xlsum}
+        rows, src = hub_rows(cfg.hub_id, lang.xlsum, split)
     else:
         path = need(Path(data_dir or ".") / "xlsum" / f"{lang.xlsum}_{split}.jsonl", "XL-Sum")
         rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
@@ -160,8 +162,9 @@ def _flores_lines(cfg: FloresTask, lang: Language, split: str, data_dir: Path | 
         from mlift.eval_hub import flores_subset
 
         subset = flores_subset(lang)
-        rows = sorted(hub_rows(cfg.hub_id, subset, split), key=lambda r: int(r.get("id", 0)))
-        return [r["text"] for r in rows], {"hub_id": cfg.hub_id, "subset": subset, "split": split}
+        rows, src = hub_rows(cfg.hub_id, subset, split)
+        rows = sorted(rows, key=lambda r: int(r.get("id", 0)))
+        return [r["text"] for r in rows], {**src, "split": split}
     path = need(Path(data_dir or ".") / "flores200" / split / f"{lang.flores}.{split}", "FLORES-200")
     return path.read_text(encoding="utf-8-sig").rstrip("\n").split("\n"), {"path": str(path.resolve()), "split": split}
 

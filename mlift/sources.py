@@ -100,9 +100,9 @@ def _rows(src: DataSource) -> Iterator[tuple[str, int, Any]]:
     """(where, line or row number, object or BadLine) for every row of every file, in order."""
     files = source_files(src)
     if files is None:
-        import datasets
+        from mlift.hub import load_config
 
-        ds = datasets.load_dataset(src.path, src.config, split=src.split, revision=src.revision)
+        ds, _ = load_config(src.path, src.config, src.split, src.revision)  # a script dataset: its parquet export
         for i, row in enumerate(ds):
             yield src.path, i + 1, row
         return

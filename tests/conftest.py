@@ -105,3 +105,17 @@ def served(tmp_path_factory, tiny_llama):
     yield server, proxy
     proxy.stop()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory):
+    """A local Hugging Face endpoint (olah, offline) serving small git repositories laid out like the hub repositories
+    the recipes name (tests/hub_repos.py). Processes reach it with `hub_server.env(hf_home)`."""
+    from hub import HubServer
+    from hub_repos import build_all
+
+    root = tmp_path_factory.mktemp("hub")
+    build_all(root / "mirrors", shared_path())
+    server = HubServer(root / "mirrors", root / "olah")
+    yield server
+    server.stop()

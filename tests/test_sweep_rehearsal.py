@@ -1,10 +1,12 @@
 """The paper sweeps rehearsed through a real single-node Slurm (slurm/local_cluster.sh) to the report (slow). The
 --local executor runs the same scripts; the default suite drives it with a sharded generate arm (test_sweep_chain.py),
-and the Pinch rehearsal is in test_pinch_sweep.py."""
+and the Pinch rehearsal is in test_pinch_sweep.py. The core comparison rehearses its hub data path: `--hub-endpoint`
+with the local Hugging Face endpoint of tests/hub.py (CulturaX streamed, Alpaca, XL-Sum, FLORES+, Global-MMLU)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,9 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 ARMS = {"core_comparison": {"natural", "translated-alpaca", "templated"}, "sphinx": {"sphinx-0shot", "sphinx-3shot"}}
 
 
-def _mlift(*args: str, timeout: float) -> subprocess.CompletedProcess:
+def _mlift(*args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 def _logs(out: Path) -> str:
@@ -34,11 +36,16 @@ def _check_report(out: Path, name: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ARMS))
-def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # noqa: F811
+def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name, request):  # noqa: F811
     out = tmp_path / "out"
     sweep = str(REPO / "recipes" / "sweeps" / f"{name}.yaml")
+    hub, env, flags = None, None, ["--rehearse"]
+    if name == "core_comparison":  # its hub datasets, from the local endpoint (the jobs inherit HF_HOME from sbatch)
+        hub = request.getfixturevalue("hub_server")
+        flags += ["--hub-endpoint", hub.url]
+        env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "MLIFT_EVAL_DATA_CACHE": str(tmp_path / "eval_data")}
     started = time.time()
-    done = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--wait", "--timeout", "2400", timeout=2700)
+    done = _mlift(sweep, *flags, "--set", f"output_dir={out}", "--wait", "--timeout", "2400", timeout=2700, env=env)
     wall = time.time() - started
     print(f"rehearsal {name} on Slurm: {wall:.0f} s")
     (tmp_path.parent / f"wall-{name}.txt").write_text(f"{wall:.0f}\n")
@@ -52,5 +59,14 @@ def test_rehearsal_on_real_slurm(slurm_cluster, tmp_path, shared_dir, name):  # 
         for parent, child in zip(chain, chain[1:]):
             assert state[child]["deps"] == [state[parent]["id"]]
         assert report["references"], "natural vs translated-alpaca/templated: the published figures are shown"
-    st = _mlift(sweep, "--rehearse", "--set", f"output_dir={out}", "--status", "--no-validate", timeout=300)
+        # the data came from the endpoint: every hub id was served, and the corpus rows name CulturaX
+        served = hub.log_path.read_text()
+        for repo in ("uonlp/CulturaX", "tatsu-lab/alpaca", "csebuetnlp/xlsum", "openlanguagedata/flores_plus",
+                     "CohereForAI/Global-MMLU"):
+            assert f"/datasets/{repo}/resolve/" in served, repo
+        fragments = next((out / "data" / "natural").glob("*/fragments/shard-00000-of-00002.jsonl"))
+        assert '"name":"uonlp/CulturaX"' in fragments.read_text().replace(" ", "")
+        tasks = json.loads((out / "eval" / "natural" / "seed0" / "table.json").read_text())
+        assert {"global_mmlu_full_fr", "mlift_xlsum_fra_Latn", "mlift_flores_fra_Latn-eng_Latn"} <= {t["task"] for t in tasks}
+    st = _mlift(sweep, *flags, "--set", f"output_dir={out}", "--status", "--no-validate", timeout=300, env=env)
     assert st.returncode == 0 and "failed" not in st.stdout, st.stdout

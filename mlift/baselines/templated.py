@@ -42,8 +42,8 @@ class TemplatedSource(Schema):
     path: InputPath | None = Field(None, description="jsonl: a local file in the dataset's schema; {lang} is replaced by "
                                                "the FLORES code")
     limit: int | None = Field(None, ge=1, description="per language")
-    revision: str | None = Field(None, description="hub revision; script-only datasets (xlsum) load with datasets>=4 "
-                                                   "from revision refs/convert/parquet")
+    revision: str | None = Field(None, description="hub revision; None: main, or the parquet export "
+                                                   "(refs/convert/parquet) where main is a loading script (xlsum)")
 
 
 class TemplatedRecipe(Schema):
@@ -71,10 +71,10 @@ def check_train_split(split: str, path: str | None = None) -> None:
 # ---- loaders: each yields dicts in the dataset's own schema, plus a stable id ----
 
 def _hub(name: str, config: str | None, split: str, revision: str | None = None):
-    import datasets
+    from mlift.hub import load_config
 
     check_train_split(split)
-    return datasets.load_dataset(name, config, split=split, revision=revision)
+    return load_config(name, config, split, revision)[0]
 
 
 def load_rows(src: TemplatedSource, lang: str) -> list[dict[str, Any]]:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rehearse", action="store_true",
                         help="run the sweep's `rehearsal:` twin instead (tiny models/data, same arms, grid, seeds, "
                              "shards and stages; outputs under runs/rehearsal/<name>); combines with the modes below")
+    parser.add_argument("--hub-endpoint", metavar="URL", default=None,
+                        help="with --rehearse: keep the sweep's hub datasets (its `rehearsal.hub:` part), read from this "
+                             "Hugging Face endpoint (HF_ENDPOINT in every job, offline switches off), e.g. a local olah")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="write and print the sbatch scripts; submit nothing")
     mode.add_argument("--local", action="store_true", help="run the same scripts here with bash, in dependency order")
@@ -34,7 +37,11 @@ def main(args: argparse.Namespace) -> int:
     from mlift.fingerprint import load_memo, save_memo
     from mlift.sweep import expand, load_sweep, run_local, status, submit, wait, write_manifest, write_scripts
 
-    recipe = load_sweep(args.recipe, args.overrides, rehearse=args.rehearse)
+    if args.hub_endpoint and not args.rehearse:
+        print("mlift sweep: --hub-endpoint goes with --rehearse (a real sweep sets HF_ENDPOINT in slurm.env)",
+              file=sys.stderr)
+        return 2
+    recipe = load_sweep(args.recipe, args.overrides, rehearse=args.rehearse, hub_endpoint=args.hub_endpoint)
     memo = Path(recipe.cfg.output_dir).resolve() / "_fingerprints.json"  # the named files' hashes, by size and mtime
     load_memo(memo)
     jobs = expand(recipe, validate=not args.no_validate)
@@ -73,10 +80,16 @@ def main(args: argparse.Namespace) -> int:
         return 1
     submitted = [i for i in ids.values() if i]
     print(f"sweep {recipe.cfg.name}: {len(submitted)} job(s) queued, {len(jobs) - len(submitted)} complete; "
-          f"state in {out}/sweep_state.json; check with: mlift sweep {args.recipe}{' --rehearse' if args.rehearse else ''} --status")
+          f"state in {out}/sweep_state.json; check with: mlift sweep {args.recipe}{_rehearse_flags(args)} --status")
     if args.wait:
         if not wait(submitted, args.timeout):
             print(f"mlift sweep: still running after {args.timeout:.0f} s", file=sys.stderr)
         counts = status(recipe, jobs)
         return 1 if counts.get("failed") or counts.get("unknown") else 0
     return 0
+
+
+def _rehearse_flags(args: argparse.Namespace) -> str:
+    if not args.rehearse:
+        return ""
+    return " --rehearse" + (f" --hub-endpoint {args.hub_endpoint}" if args.hub_endpoint else "")

@@ -121,9 +121,9 @@ def iter_source(src: SourceConfig, lang: Language, shard: tuple[int, int] = (0, 
     """(doc id, text or BadLine) of shard (j, n) of the source, in a fixed order; only that part is read."""
     j, n = shard
     if src.kind == "hf":
-        from datasets import load_dataset
+        from mlift.hub import load_config
 
-        ds = load_dataset(fill(src.name, lang), fill(src.config, lang), split=src.split, streaming=src.streaming)
+        ds, _ = load_config(fill(src.name, lang), fill(src.config, lang), src.split, streaming=src.streaming)
         part, first = hf_shard(ds, j, n)
         for row, obj in enumerate(part):
             key = f"{src.name}:{first + row}" if first is not None else f"{src.name}:{n}.{j}:{row}"

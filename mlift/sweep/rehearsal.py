@@ -36,12 +36,7 @@ def _merge_named(where: str, items: list[dict], patches: list[dict]) -> list[dic
     return out
 
 
-def rehearsed(doc: dict[str, Any], source: str) -> dict[str, Any]:
-    """The sweep document with its rehearsal section applied (and removed)."""
-    section = doc.get("rehearsal")
-    if not section:
-        raise RecipeError(f"{source}: no `rehearsal:` section (see mlift/sweep/rehearsal.py)")
-    out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "rehearsal"}
+def _apply(out: dict[str, Any], section: dict[str, Any], where: str) -> None:
     try:
         for key, value in section.items():
             if key in ("datasets", "models"):
@@ -51,9 +46,37 @@ def rehearsed(doc: dict[str, Any], source: str) -> dict[str, Any]:
             else:
                 out[key] = copy.deepcopy(value)
     except RecipeError as exc:
-        raise RecipeError(f"{source}: {exc}") from None
+        raise RecipeError(f"{where}: {exc}") from None
+
+
+def rehearsed(doc: dict[str, Any], source: str, hub_endpoint: str | None = None) -> dict[str, Any]:
+    """The sweep document with its rehearsal section applied (and removed). With `hub_endpoint`, the section's `hub:`
+    part is applied over it (the sweep's hub dataset ids kept, read from that endpoint; models stay swapped) and every
+    job gets HF_ENDPOINT with the hub's offline switches off."""
+    section = dict(doc.get("rehearsal") or {})
+    if not section:
+        raise RecipeError(f"{source}: no `rehearsal:` section (see mlift/sweep/rehearsal.py)")
+    hub = section.pop("hub", None)
+    out = {k: copy.deepcopy(v) for k, v in doc.items() if k != "rehearsal"}
+    _apply(out, section, source)
     out["output_dir"] = section.get("output_dir") or f"runs/rehearsal/{doc.get('name')}"
+    if hub_endpoint:
+        if not hub:
+            raise RecipeError(f"{source}: --hub-endpoint needs a `rehearsal.hub:` section (the overrides that keep the "
+                              "sweep's hub datasets)")
+        _apply(out, hub, f"{source}: rehearsal.hub")
+        out["output_dir"] = hub.get("output_dir") or f"{out['output_dir']}-hub"
+        slurm = out.setdefault("slurm", {}) or {}
+        out["slurm"] = slurm
+        from mlift.sweep.schema import default_env
+
+        slurm["env"] = {**(slurm.get("env") or default_env()), "HF_ENDPOINT": hub_endpoint,
+                        **{k: "0" for k in HUB_OFFLINE_VARS}}
     return out
+
+
+# "0" rather than unset: a job inherits the submitting shell's environment, which may have them on
+HUB_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def _labels(cfg: SweepRecipe) -> list[str]:
@@ -90,14 +113,15 @@ def check_shape(source: str, real: SweepRecipe, mini: SweepRecipe) -> None:
         raise RecipeError(f"{source}: rehearsal does not keep the sweep's shape: " + "; ".join(problems))
 
 
-def load_rehearsal(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe[SweepRecipe]:
+def load_rehearsal(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                   hub_endpoint: str | None = None) -> Recipe[SweepRecipe]:
     import yaml
 
     from mlift.recipe import load_recipe
 
     real = load_recipe(path, SweepRecipe)
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    mini = load_recipe(None, SweepRecipe, overrides, base=rehearsed(doc, str(path)))
+    mini = load_recipe(None, SweepRecipe, overrides, base=rehearsed(doc, str(path), hub_endpoint))
     mini.path = Path(path)
     check_shape(str(path), real.cfg, mini.cfg)
     return mini

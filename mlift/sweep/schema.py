@@ -172,7 +172,7 @@ class SweepRecipe(Schema):
     @field_validator("rehearsal")
     @classmethod
     def _rehearsal_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        allowed = set(cls.model_fields) - {"name", "rehearsal"}
+        allowed = set(cls.model_fields) - {"name", "rehearsal"} | {"hub"}  # hub: see mlift/sweep/rehearsal.py
         bad = sorted(set(value or {}) - allowed)
         if bad:
             raise ValueError(f"unknown key(s) {bad} (allowed: {sorted(allowed)})")
@@ -180,12 +180,13 @@ class SweepRecipe(Schema):
 
 
 def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               rehearse: bool = False) -> Recipe[SweepRecipe]:
-    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py)."""
+               rehearse: bool = False, hub_endpoint: str | None = None) -> Recipe[SweepRecipe]:
+    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py),
+    with `hub_endpoint`: the twin that reads the sweep's hub datasets from that Hugging Face endpoint."""
     from mlift.recipe import load_recipe
 
     if rehearse:
         from mlift.sweep.rehearsal import load_rehearsal
 
-        return load_rehearsal(path, overrides)
+        return load_rehearsal(path, overrides, hub_endpoint=hub_endpoint)
     return load_recipe(path, SweepRecipe, overrides)
