@@ -1,7 +1,7 @@
 """SFT training with TRL: one entry for a laptop CPU, one GPU, or many nodes.
 
-    mlift train RECIPE [--set k=v] [--resume]
-    accelerate launch --config_file recipes/accelerate/zero3.yaml -m mlift.train RECIPE [--resume]
+    mlift train RECIPE [--set k=v] [--fresh]      # resumes its own recipe's checkpoint; --fresh moves old work aside
+    accelerate launch --config_file recipes/accelerate/zero3.yaml -m mlift.train RECIPE
     mlift train RECIPE --slurm [--dry-run]       # render (and submit) slurm/train.sbatch with the recipe's values
 
 The recipe names the model, the datasets with weights (mlift.train_data), SFTConfig settings (`sft:`, passed through and
@@ -224,12 +224,6 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     return trainer, {"chat": chat_info, "data": data_info}
 
 
-def latest_checkpoint(output_dir: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-
-
 def check_adapter(output_dir: Path) -> dict[str, Any]:
     """A saved LoRA adapter must hold tensors (ZeRO-3 can save an empty one: trl#4416)."""
     from safetensors import safe_open
@@ -269,34 +263,33 @@ def batch_info(trainer) -> dict[str, Any]:
     return info
 
 
-def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
-    """Train, save model/adapter + tokenizer + manifest.json into output_dir; return the manifest."""
+def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
+    """Train, save model/adapter + tokenizer + manifest.json into output_dir; return the manifest. A checkpoint of the
+    same recipe in output_dir is resumed; another recipe's work there is refused unless `fresh` (then moved aside)."""
     import time
 
+    from mlift.checkpoints import RUN_STAMP, Preempted, RunCallback, plan_start
     from mlift.records import write_json_atomic
     from mlift.runner import package_versions
 
     cfg = recipe.cfg
     out = Path(cfg.output_dir)
-    checkpoint = latest_checkpoint(out)
-    if resume:
-        log(f"resuming from {checkpoint}" if checkpoint else f"--resume: no checkpoint in {out}, starting fresh")
-    elif checkpoint:
-        log(f"{out} has checkpoints (latest {Path(checkpoint).name}) but --resume was not given: starting fresh")
-        checkpoint = None
+    action, checkpoint = plan_start(out, recipe.hash, fresh, is_main_process())
+    if action == "done":
+        log(f"{out} holds this recipe's finished run (manifest.json); nothing to do (--fresh trains again, "
+            "moving it aside)")
+        return json.loads((out / "manifest.json").read_text())
+    log(f"resuming from {checkpoint}" if checkpoint else f"starting at step 0 in {out}")
     started = time.time()
-    stamp = out / "mlift_recipe.json"
-    if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
-        before = json.loads(stamp.read_text()).get("hash")
-        if before != recipe.hash:  # e.g. a changed lr or data: resuming would mix two runs into one model
-            from mlift.recipe import RecipeError
-
-            raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
-                              f"{recipe.hash}); use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
-        write_json_atomic(stamp, recipe.as_manifest())
+        write_json_atomic(out / RUN_STAMP, recipe.as_manifest())
     trainer, info = build_trainer(recipe)
-    result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    run_callback = RunCallback(recipe.hash)
+    trainer.add_callback(run_callback)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if run_callback.preempted_at is not None:
+        log(f"stop requested: checkpoint-{run_callback.preempted_at} saved; the same command resumes from it")
+        raise Preempted(run_callback.preempted_at)
     trainer.save_model(str(out))  # gathers ZeRO-3 shards; saves the tokenizer (with its chat template) too
     trainer.accelerator.wait_for_everyone()
     manifest: dict[str, Any] = {}
@@ -307,7 +300,7 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
             "recipe": recipe.as_manifest(),
             "seed": cfg.seed,
             "command": sys.argv,
-            "resumed_from": checkpoint if resume else None,
+            "resumed_from": str(checkpoint) if checkpoint else None,
             "model": {"name_or_path": cfg.model.name_or_path, "lora": cfg.lora is not None, **saved},
             "chat": info["chat"],
             "data": info["data"],
@@ -363,13 +356,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_recipe_arguments(parser, shards=False)
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in output_dir (same data order and seed); "
-                             "starts fresh when there is none")
+                        help="the default, kept for scripts: a checkpoint of the same recipe in output_dir is always "
+                             "resumed (same data order and seed)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start at step 0; earlier work in output_dir is moved to output_dir/previous-<time>/")
     parser.add_argument("--slurm", action="store_true", help="render slurm/train.sbatch for this recipe and submit it")
     parser.add_argument("--dry-run", action="store_true", help="with --slurm (implied): print the sbatch script, submit nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlift.checkpoints import PREEMPTED_EXIT, Preempted
+
     recipe = load_train_recipe(args.recipe, args.overrides)
     if args.slurm or args.dry_run:
         script = render_sbatch(recipe, args.recipe, args.overrides)
@@ -392,7 +389,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
-    manifest = train(recipe, resume=args.resume)
+    try:
+        manifest = train(recipe, fresh=args.fresh)
+    except Preempted:
+        return PREEMPTED_EXIT
     if manifest:
         print(json.dumps({"output_dir": recipe.cfg.output_dir, **manifest["metrics"]}, default=str))
     return 0
