@@ -211,7 +211,7 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
     chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)
-    with args.main_process_first(desc="load and mix datasets"):
+    with args.main_process_first(local=False, desc="load and mix datasets"):  # once per job, not once per node
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
     dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
     peft_config = None
