@@ -77,7 +77,9 @@ class SlurmCfg(Schema):
     env_activate: str = Field(".venv/bin/activate", description="sourced inside srun on every node")
     workdir: str | None = Field(None, description="default: the current directory at render time")
     port: int = 29500
-    signal_seconds: int = Field(300, ge=10, description="USR1 this long before the time limit: requeue + resume")
+    signal: str = Field("USR1", pattern=r"^[A-Z0-9]+$",
+                        description="sent to the batch script before the time limit: checkpoint, requeue, resume")
+    signal_seconds: int = Field(300, ge=10, description="how long before the time limit the signal comes")
     extra_sbatch: list[str] = Field(default_factory=list)
     template: str | None = Field(None, description="default: slurm/train.sbatch of this checkout")
 
@@ -340,7 +342,8 @@ def render_sbatch(recipe: Recipe[TrainRecipe], recipe_arg: str, overrides: list[
         "time": s.time, "partition": s.partition, "account": s.account,
         "gres": s.gres if s.gres is not None else (f"gpu:{s.gpus_per_node}" if s.gpus_per_node else None),
         "accelerate_config": s.accelerate_config, "env_activate": s.env_activate,
-        "workdir": workdir, "log_dir": str(Path(workdir, recipe.cfg.output_dir)), "port": s.port, "signal_seconds": s.signal_seconds,
+        "workdir": workdir, "log_dir": str(Path(workdir, recipe.cfg.output_dir)), "port": s.port, "signal": s.signal,
+        "signal_seconds": s.signal_seconds,
         "extra_sbatch": s.extra_sbatch, "output_dir": recipe.cfg.output_dir, "train_args": train_args,
         "num_processes_per_node": max(s.gpus_per_node, 1), "recipe_hash": recipe.hash,
         "q": shlex.quote,
