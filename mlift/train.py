@@ -248,6 +248,12 @@ def _zero_stage(trainer) -> int | None:
     return trainer.accelerator.state.deepspeed_plugin.zero_stage
 
 
+def _fsdp(trainer) -> dict[str, Any] | None:
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None) if trainer.is_fsdp_enabled else None
+    return None if plugin is None else {"version": plugin.fsdp_version, "sharding": str(plugin.sharding_strategy),
+                                        "state_dict_type": str(plugin.state_dict_type)}
+
+
 def batch_info(trainer) -> dict[str, Any]:
     """The batch the run really used: the trainer's settings and, under DeepSpeed, what the engine was configured with
     (an accelerate config that hard-codes gradient_accumulation_steps would override the recipe's)."""
@@ -292,7 +298,9 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
     if run_callback.preempted_at is not None:
         log(f"stop requested: checkpoint-{run_callback.preempted_at} saved; the same command resumes from it")
         raise Preempted(run_callback.preempted_at)
-    trainer.save_model(str(out))  # gathers ZeRO-3 shards; saves the tokenizer (with its chat template) too
+    if trainer.is_fsdp_enabled:  # sharded checkpoints while training; save_model writes nothing for a sharded dict
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(out))  # gathers ZeRO-3 / FSDP shards; saves the tokenizer (with its chat template) too
     trainer.accelerator.wait_for_everyone()
     manifest: dict[str, Any] = {}
     if trainer.is_world_process_zero():
@@ -308,6 +316,7 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
             "data": info["data"],
             "world_size": trainer.args.world_size,
             "deepspeed_zero_stage": _zero_stage(trainer),
+            "fsdp": _fsdp(trainer),
             "batch": batch_info(trainer),
             "versions": package_versions(),
             "metrics": {**result.metrics, "global_step": trainer.state.global_step,
@@ -320,36 +329,6 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
         log(f"saved {'adapter' if cfg.lora else 'model'} + tokenizer + manifest.json to {out} "
             f"(step {trainer.state.global_step}, loss {manifest['metrics']['last_loss']})")
     return manifest
-
-
-# --- Slurm -----------------------------------------------------------------------------------------------------------
-
-def render_sbatch(recipe: Recipe[TrainRecipe], recipe_arg: str, overrides: list[str]) -> str:
-    """slurm/train.sbatch rendered with the recipe's Slurm values."""
-    import shlex
-
-    import jinja2
-
-    s = recipe.cfg.slurm
-    workdir = s.workdir or os.getcwd()
-    template = Path(s.template) if s.template else Path(__file__).resolve().parents[1] / "slurm" / "train.sbatch"
-    if not template.is_file():
-        raise FileNotFoundError(f"sbatch template not found: {template} (set slurm.template)")
-    train_args = " ".join(shlex.quote(a) for a in [recipe_arg, *sum((["--set", o] for o in overrides), [])])
-    values = {
-        "job_name": f"train-{Path(recipe.cfg.output_dir).name}",
-        "nodes": s.nodes, "gpus_per_node": s.gpus_per_node, "cpus_per_task": s.cpus_per_task, "mem": s.mem,
-        "time": s.time, "partition": s.partition, "account": s.account,
-        "gres": s.gres if s.gres is not None else (f"gpu:{s.gpus_per_node}" if s.gpus_per_node else None),
-        "accelerate_config": s.accelerate_config, "env_activate": s.env_activate,
-        "workdir": workdir, "log_dir": str(Path(workdir, recipe.cfg.output_dir)), "port": s.port, "signal": s.signal,
-        "signal_seconds": s.signal_seconds,
-        "extra_sbatch": s.extra_sbatch, "output_dir": recipe.cfg.output_dir, "train_args": train_args,
-        "num_processes_per_node": max(s.gpus_per_node, 1), "recipe_hash": recipe.hash,
-        "q": shlex.quote,
-    }
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(template.read_text(encoding="utf-8")).render(**values)
 
 
 # --- entry points ----------------------------------------------------------------------------------------------------
@@ -369,6 +348,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlift.checkpoints import PREEMPTED_EXIT, Preempted
+    from mlift.train_slurm import render_sbatch
 
     recipe = load_train_recipe(args.recipe, args.overrides)
     if args.slurm or args.dry_run:
