@@ -6,6 +6,8 @@ written, and the losses equal a single-node run with two processes (the same glo
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,3 +60,23 @@ def test_two_nodes_build_the_data_once_and_match_one_node(stories260k, tmp_path)
     assert sorted(two) == sorted(one) == [1, 2, 3, 4]
     for step in one:
         assert two[step] == pytest.approx(one[step], rel=1e-5), (step, two[step], one[step])
+
+
+@pytest.fixture
+def slurm_two_nodes(tmp_path_factory, monkeypatch):
+    """slurm/local_cluster.sh with MLIFT_SLURM_NODES=2: nodes n1 and n2, one slurmd each, on this machine."""
+    if os.geteuid() != 0 and not shutil.which("slurmctld"):
+        pytest.skip("needs root (to install slurm-wlm + munge) or an installed Slurm")
+    state = tmp_path_factory.mktemp("slurm2")
+    cluster_env = {**os.environ, "MLIFT_SLURMCTLD_PORT": str(free_port()), "MLIFT_SLURMD_PORT": str(free_port()),
+                   "MLIFT_SLURM_NODES": "2"}
+    script = str(REPO / "slurm" / "local_cluster.sh")
+    start = subprocess.run(["bash", script, "start", str(state)], env=cluster_env, capture_output=True, text=True,
+                           timeout=600)
+    try:
+        assert start.returncode == 0, start.stderr
+        monkeypatch.setenv("SLURM_CONF", str(state / "slurm.conf"))
+        yield state
+    finally:
+        subprocess.run(["bash", script, "stop", str(state)], env=cluster_env)
+

@@ -1,21 +1,23 @@
-"""Preemption on a real Slurm (slow; slurm/local_cluster.sh through the sweep tests' fixture): `mlift train --slurm`
-submits slurm/train.sbatch; mid-run the batch script gets the warning signal (`scancel --signal=USR1 --batch`, what
-`--signal=B:USR1@N` sends before the time limit); the two DeepSpeed processes save a checkpoint at the next step, the job
-requeues itself, the requeued job resumes from that checkpoint, and its losses and adapter equal an uninterrupted run's."""
+"""Two nodes and preemption on a real Slurm (slow): slurm/local_cluster.sh with two nodes (n1, n2: one slurmd each on
+this machine). `mlift train --slurm` with slurm.nodes 2 submits slurm/train.sbatch: srun starts one `accelerate launch`
+per node (machine_rank from SLURM_NODEID, DeepSpeed ZeRO-2 on CPU, gloo). Mid-run the batch script gets the warning
+signal (`scancel --signal=USR1 --batch`, what `--signal=B:USR1@N` sends before the time limit); both ranks save a
+checkpoint at the same next step, the job requeues itself, the requeued job resumes from that checkpoint, and its
+losses and adapter equal an uninterrupted single-node run's with the same global batch (2 processes)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from test_sweep import slurm_cluster  # noqa: F401  (the shared fixture: slurm/local_cluster.sh)
+from servers import free_port
 from test_train import base_recipe, make_mlift_dataset
 from test_train_distributed import cpu_accelerate_config, env, losses, write_recipe
+from test_train_multinode import slurm_two_nodes  # noqa: F401  (slurm/local_cluster.sh, MLIFT_SLURM_NODES=2)
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -33,16 +35,16 @@ def _adapter(out: Path) -> dict:
     return load_file(str(out / "adapter_model.safetensors"))
 
 
-@pytest.mark.usefixtures("slurm_cluster")
-def test_signal_checkpoints_requeues_and_resumes_to_the_same_model(stories260k, tmp_path):
+@pytest.mark.usefixtures("slurm_two_nodes")
+def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_model(stories260k, tmp_path):
     import torch
 
     data = make_mlift_dataset(tmp_path / "data", n=64)
     config = cpu_accelerate_config("zero2.yaml", tmp_path)
     sft = {"max_steps": STEPS, "per_device_train_batch_size": 2, "save_strategy": "steps", "save_steps": 1000}
-    slurm = {"gpus_per_node": 2, "gres": "", "cpus_per_task": 2, "mem": "4G", "time": "20:00",
+    slurm = {"nodes": 2, "gpus_per_node": 1, "gres": "", "cpus_per_task": 1, "mem": "2G", "time": "20:00",
              "accelerate_config": str(config), "env_activate": str(REPO / ".venv/bin/activate"), "workdir": str(REPO),
-             "port": 29500 + os.getpid() % 1000}
+             "port": free_port()}
 
     # the uninterrupted reference, outside Slurm
     ref = tmp_path / "ref"
@@ -54,7 +56,8 @@ def test_signal_checkpoints_requeues_and_resumes_to_the_same_model(stories260k, 
 
     out = tmp_path / "slurm-run"
     recipe = write_recipe(tmp_path / "slurm.yaml", {**base_recipe(stories260k, data, out, **sft), "slurm": slurm})
-    sub = subprocess.run([str(REPO / ".venv/bin/mlift"), "train", str(recipe), "--slurm"], cwd=REPO, env=env(),
+    job_env = {**env(), "HF_DATASETS_CACHE": str(tmp_path / "job-cache")}  # both nodes share it; built once
+    sub = subprocess.run([str(REPO / ".venv/bin/mlift"), "train", str(recipe), "--slurm"], cwd=REPO, env=job_env,
                          capture_output=True, text=True, timeout=60)
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip().splitlines()[-1]
@@ -79,6 +82,8 @@ def test_signal_checkpoints_requeues_and_resumes_to_the_same_model(stories260k, 
 
     text = log.read_text(errors="replace")
     assert "checkpoint at the next step, then requeue" in text and "requeue job" in text
+    assert state["NodeList"] == "n[1-2]" and state["NumNodes"] == "2"
+    assert text.count("built the training mixture") == 1, "once per job, across both nodes and the requeue"
     manifest = json.loads((out / "manifest.json").read_text())
     resumed = int(re.search(r"checkpoint-(\d+)$", manifest["resumed_from"]).group(1))
     assert 0 < resumed < STEPS, "stopped mid-run at a step boundary, resumed from there"
