@@ -1,5 +1,5 @@
 """The GPU paths in one prepared run (< 8 min on one H100/H200, no network): LoRA and full SFT in bf16 through
-`accelerate launch` (DDP and DeepSpeed ZeRO-3; the saved adapter must hold tensors, trl#4416), `mlift eval --adapter`
+`accelerate launch` (DDP, DeepSpeed ZeRO-3 and FSDP; the saved adapter must hold tensors, trl#4416), `mlift eval --adapter`
 on cuda, and the HF generation backend on cuda (`mlift answer`).
 
     python benchmarks/gpu_check.py --prepare      # here: copy the tiny model + data into .gpu_check/ (git-ignored)
@@ -105,7 +105,10 @@ def steps(cpu: bool) -> list[tuple[str, list[str], str]]:
     acc = [sys.executable, "-m", "accelerate.commands.launch"]
     out = []
     for name, config, lora in [("lora-ddp", "ddp.yaml", True), ("lora-zero3", "zero3.yaml", True),
-                               ("full-zero3", "zero3.yaml", False)]:
+                               ("full-zero3", "zero3.yaml", False), ("lora-fsdp", "fsdp.yaml", True),
+                               ("full-fsdp", "fsdp.yaml", False)]:
+        if cpu and config == "fsdp.yaml":
+            continue  # accelerate turns FSDP on only for GPU-type devices (AcceleratorState): MULTI_CPU on CPU
         out.append((name, [*acc, "--config_file", str(accelerate_config(config, cpu)), "-m", "mlift.train",
                            str(train_recipe(name, lora, cpu)), "--no-progress"], "adapter" if lora else "model"))
     device = "cpu" if cpu else "cuda"
@@ -134,6 +137,8 @@ def check(kind: str, name: str, cpu: bool) -> str | None:
                 return f"empty adapter ({size} bytes; trl#4416)"
         elif not (run / "model.safetensors").is_file():
             return "no model.safetensors saved"
+        if "fsdp" in name and not (manifest.get("fsdp") or {}).get("sharding", "").endswith("FULL_SHARD"):
+            return f"FSDP full shard was not used: {manifest.get('fsdp')}"
         batch = manifest.get("batch", {})
         if batch.get("gradient_accumulation_steps") != 2:
             return f"gradient accumulation {batch.get('gradient_accumulation_steps')} != 2 (the recipe's)"
@@ -190,6 +195,9 @@ def main() -> int:
                                  "problem": problem})
         print(f"{status:<6} {name} ({time.time() - t0:.1f} s)" + (f": {problem}" if problem else ""))
     summary["steps"].append({"name": "vllm", "status": "skip", "problem": info["vllm"]})
+    if args.cpu:
+        summary["steps"].append({"name": "fsdp", "status": "skip",
+                                 "problem": "accelerate engages FSDP on GPU-type devices only (MULTI_CPU on CPU)"})
     return _finish(summary, 1 if failed else 0, started)
 
 

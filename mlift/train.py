@@ -1,7 +1,7 @@
 """SFT training with TRL: one entry for a laptop CPU, one GPU, or many nodes.
 
-    mlift train RECIPE [--set k=v] [--resume]
-    accelerate launch --config_file recipes/accelerate/zero3.yaml -m mlift.train RECIPE [--resume]
+    mlift train RECIPE [--set k=v] [--fresh]      # resumes its own recipe's checkpoint; --fresh moves old work aside
+    accelerate launch --config_file recipes/accelerate/zero3.yaml -m mlift.train RECIPE
     mlift train RECIPE --slurm [--dry-run]       # render (and submit) slurm/train.sbatch with the recipe's values
 
 The recipe names the model, the datasets with weights (mlift.train_data), SFTConfig settings (`sft:`, passed through and
@@ -76,7 +76,9 @@ class SlurmCfg(Schema):
     env_activate: str = Field(".venv/bin/activate", description="sourced inside srun on every node")
     workdir: str | None = Field(None, description="default: the current directory at render time")
     port: int = 29500
-    signal_seconds: int = Field(300, ge=10, description="USR1 this long before the time limit: requeue + resume")
+    signal: str = Field("USR1", pattern=r"^[A-Z0-9]+$",
+                        description="sent to the batch script before the time limit: checkpoint, requeue, resume")
+    signal_seconds: int = Field(300, ge=10, description="how long before the time limit the signal comes")
     extra_sbatch: list[str] = Field(default_factory=list)
     template: str | None = Field(None, description="default: slurm/train.sbatch of this checkout")
 
@@ -208,7 +210,7 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
         from mlift.recipe import RecipeError
 
         raise RecipeError(f"{cfg.model.name_or_path}: {exc}") from None
-    with args.main_process_first(desc="load and mix datasets"):
+    with args.main_process_first(local=False, desc="load and mix datasets"):  # once per job, not once per node
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
         dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
         if chat_info["loss_mask"] == "template-prefix":
@@ -225,12 +227,6 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     trainer = SFTTrainer(model=cfg.model.name_or_path, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     return trainer, {"chat": chat_info, "data": data_info}
-
-
-def latest_checkpoint(output_dir: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
 
 
 def check_adapter(output_dir: Path) -> dict[str, Any]:
@@ -255,6 +251,12 @@ def _zero_stage(trainer) -> int | None:
     return trainer.accelerator.state.deepspeed_plugin.zero_stage
 
 
+def _fsdp(trainer) -> dict[str, Any] | None:
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None) if trainer.is_fsdp_enabled else None
+    return None if plugin is None else {"version": plugin.fsdp_version, "sharding": str(plugin.sharding_strategy),
+                                        "state_dict_type": str(plugin.state_dict_type)}
+
+
 def batch_info(trainer) -> dict[str, Any]:
     """The batch the run really used: the trainer's settings and, under DeepSpeed, what the engine was configured with
     (an accelerate config that hard-codes gradient_accumulation_steps would override the recipe's)."""
@@ -272,39 +274,36 @@ def batch_info(trainer) -> dict[str, Any]:
     return info
 
 
-def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
-    """Train, save model/adapter + tokenizer + manifest.json into output_dir; return the manifest."""
+def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
+    """Train, save model/adapter + tokenizer + manifest.json into output_dir; return the manifest. A checkpoint of the
+    same recipe in output_dir is resumed; another recipe's work there is refused unless `fresh` (then moved aside)."""
     import time
 
+    from mlift.checkpoints import RUN_STAMP, Preempted, RunCallback, plan_start
     from mlift.records import write_json_atomic
     from mlift.runner import package_versions
 
     cfg = recipe.cfg
     out = Path(cfg.output_dir)
-    checkpoint = latest_checkpoint(out)
-    if resume:
-        log(f"resuming from {checkpoint}" if checkpoint else f"--resume: no checkpoint in {out}, starting fresh")
-    elif checkpoint:
-        log(f"{out} has checkpoints (latest {Path(checkpoint).name}) but --resume was not given: starting fresh")
-        checkpoint = None
+    action, checkpoint = plan_start(out, recipe.hash, fresh, is_main_process(), recipe.named_files())
+    if action == "done":
+        log(f"{out} holds this recipe's finished run (manifest.json); nothing to do (--fresh trains again, "
+            "moving it aside)")
+        return json.loads((out / "manifest.json").read_text())
+    log(f"resuming from {checkpoint}" if checkpoint else f"starting at step 0 in {out}")
     started = time.time()
-    stamp = out / "mlift_recipe.json"
-    if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
-        old = json.loads(stamp.read_text())
-        before = old.get("hash")
-        if before != recipe.hash:  # e.g. a changed lr, data or chat template: resuming would mix two runs into one model
-            from mlift.fingerprint import changed_files
-            from mlift.recipe import RecipeError
-
-            changed = changed_files(old.get("files") or {}, recipe.named_files()) if "files" in old else []
-            raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
-                              f"{recipe.hash})" + (f"; files changed since: {'; '.join(changed)}" if changed else "")
-                              + f"; use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
-        write_json_atomic(stamp, recipe.as_manifest())
+        write_json_atomic(out / RUN_STAMP, recipe.as_manifest())
     trainer, info = build_trainer(recipe)
-    result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
-    trainer.save_model(str(out))  # gathers ZeRO-3 shards; saves the tokenizer (with its chat template) too
+    run_callback = RunCallback(recipe.hash)
+    trainer.add_callback(run_callback)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if run_callback.preempted_at is not None:
+        log(f"stop requested: checkpoint-{run_callback.preempted_at} saved; the same command resumes from it")
+        raise Preempted(run_callback.preempted_at)
+    if trainer.is_fsdp_enabled:  # sharded checkpoints while training; save_model writes nothing for a sharded dict
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(out))  # gathers ZeRO-3 / FSDP shards; saves the tokenizer (with its chat template) too
     trainer.accelerator.wait_for_everyone()
     manifest: dict[str, Any] = {}
     if trainer.is_world_process_zero():
@@ -314,12 +313,13 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
             "recipe": recipe.as_manifest(),
             "seed": cfg.seed,
             "command": sys.argv,
-            "resumed_from": checkpoint if resume else None,
+            "resumed_from": str(checkpoint) if checkpoint else None,
             "model": {"name_or_path": cfg.model.name_or_path, "lora": cfg.lora is not None, **saved},
             "chat": info["chat"],
             "data": info["data"],
             "world_size": trainer.args.world_size,
             "deepspeed_zero_stage": _zero_stage(trainer),
+            "fsdp": _fsdp(trainer),
             "batch": batch_info(trainer),
             "versions": package_versions(),
             "metrics": {**result.metrics, "global_step": trainer.state.global_step,
@@ -334,35 +334,6 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
     return manifest
 
 
-# --- Slurm -----------------------------------------------------------------------------------------------------------
-
-def render_sbatch(recipe: Recipe[TrainRecipe], recipe_arg: str, overrides: list[str]) -> str:
-    """slurm/train.sbatch rendered with the recipe's Slurm values."""
-    import shlex
-
-    import jinja2
-
-    s = recipe.cfg.slurm
-    workdir = s.workdir or os.getcwd()
-    template = Path(s.template) if s.template else Path(__file__).resolve().parents[1] / "slurm" / "train.sbatch"
-    if not template.is_file():
-        raise FileNotFoundError(f"sbatch template not found: {template} (set slurm.template)")
-    train_args = " ".join(shlex.quote(a) for a in [recipe_arg, *sum((["--set", o] for o in overrides), [])])
-    values = {
-        "job_name": f"train-{Path(recipe.cfg.output_dir).name}",
-        "nodes": s.nodes, "gpus_per_node": s.gpus_per_node, "cpus_per_task": s.cpus_per_task, "mem": s.mem,
-        "time": s.time, "partition": s.partition, "account": s.account,
-        "gres": s.gres if s.gres is not None else (f"gpu:{s.gpus_per_node}" if s.gpus_per_node else None),
-        "accelerate_config": s.accelerate_config, "env_activate": s.env_activate,
-        "workdir": workdir, "log_dir": str(Path(workdir, recipe.cfg.output_dir)), "port": s.port, "signal_seconds": s.signal_seconds,
-        "extra_sbatch": s.extra_sbatch, "output_dir": recipe.cfg.output_dir, "train_args": train_args,
-        "num_processes_per_node": max(s.gpus_per_node, 1), "recipe_hash": recipe.hash,
-        "q": shlex.quote,
-    }
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(template.read_text(encoding="utf-8")).render(**values)
-
-
 # --- entry points ----------------------------------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -370,13 +341,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_recipe_arguments(parser, shards=False)
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest checkpoint in output_dir (same data order and seed); "
-                             "starts fresh when there is none")
+                        help="the default, kept for scripts: a checkpoint of the same recipe in output_dir is always "
+                             "resumed (same data order and seed)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start at step 0; earlier work in output_dir is moved to output_dir/previous-<time>/")
     parser.add_argument("--slurm", action="store_true", help="render slurm/train.sbatch for this recipe and submit it")
     parser.add_argument("--dry-run", action="store_true", help="with --slurm (implied): print the sbatch script, submit nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlift.checkpoints import PREEMPTED_EXIT, Preempted
+    from mlift.train_slurm import render_sbatch
+
     recipe = load_train_recipe(args.recipe, args.overrides)
     if args.slurm or args.dry_run:
         script = render_sbatch(recipe, args.recipe, args.overrides)
@@ -402,7 +378,10 @@ def run(args: argparse.Namespace) -> int:
     check_model(recipe.cfg.model.name_or_path, "model.name_or_path")  # here, not in the schema: a sweep's may be remote
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
-    manifest = train(recipe, resume=args.resume)
+    try:
+        manifest = train(recipe, fresh=args.fresh)
+    except Preempted:
+        return PREEMPTED_EXIT
     if manifest:
         print(json.dumps({"output_dir": recipe.cfg.output_dir, **manifest["metrics"]}, default=str))
     return 0

@@ -2,8 +2,12 @@
 hub ids) mixed by weight into one `messages` + `lang` Arrow dataset, deterministically from the seed.
 
 The mixture is built once and cached on disk (memory-mapped Arrow), keyed by a fingerprint of the sources (their
-files' path, size and mtime, or the hub settings) and the data section + seed. Under `accelerate launch` the main
-process builds it (train.py wraps this in `main_process_first`) and the other ranks load the cache; because the
+files' path, size and mtime, or the hub settings) and the data section + seed. Under `accelerate launch` the job's
+global main process builds it (train.py wraps this in `main_process_first(local=False)`: with the per-node default,
+the first process of every node built the same key at once in a shared cache) and the other ranks load the cache.
+Each builder works in its own `<key>.building-<host>-<pid>` folder and renames it into place, so two jobs sharing a
+cache (or a network filesystem) never touch each other's half-built files; the first rename wins, the other's copy
+is dropped; because the
 dataset is file-backed, TRL's tokenization (`dataset_num_proc`, run main-process-first by TRL) is cached next to it
 and loaded by the other ranks too. Malformed rows go to `<cache>/quarantine.jsonl` with file:line, counted per source.
 """
@@ -15,6 +19,8 @@ import json
 import os
 import random
 import shutil
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +85,8 @@ def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True)
     if (home / "info.json").is_file():
         info = json.loads((home / "info.json").read_text(encoding="utf-8"))
         return datasets.load_from_disk(str(home / "mixture")), {**info, "cache": "hit"}
-    work = home.with_name(key + ".building")
+    _drop_stale_builds(home)
+    work = home.with_name(f"{key}.building-{socket.gethostname()}-{os.getpid()}")  # private: no other builder's
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     quarantine = work / "quarantine.jsonl"
@@ -122,9 +129,28 @@ def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True)
                 "bad_lines": sum(i["bad_lines"] for i in infos),
                 "quarantine": str(home / "quarantine.jsonl") if quarantine.exists() else None}
     (work / "info.json").write_text(json.dumps(mix_info, indent=1), encoding="utf-8")
-    shutil.rmtree(home, ignore_errors=True)
-    work.rename(home)  # complete or absent: a killed build is redone, never half-read
+    try:
+        work.rename(home)  # complete or absent: a killed build is redone, never half-read
+    except OSError:  # another job renamed its identical build into place first: use that one
+        if not (home / "info.json").is_file():
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        return datasets.load_from_disk(str(home / "mixture")), {**mix_info, "cache": "hit"}
+    print(f"mlift train: built the training mixture {key} ({len(mixed)} examples) on {socket.gethostname()} "
+          f"rank {os.environ.get('RANK', '0')}", file=sys.stderr, flush=True)
     return datasets.load_from_disk(str(home / "mixture")), {**mix_info, "cache": "built"}
+
+
+def _drop_stale_builds(home: Path, max_age_s: float = 86400) -> None:
+    """Remove build folders of this key left by killed builders (a day old: no live build takes that long)."""
+    import time
+
+    for old in home.parent.glob(home.name + ".building-*") if home.parent.is_dir() else []:
+        try:
+            if time.time() - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:
+            pass
 
 
 def _count_lines(path: Path) -> int:

@@ -21,7 +21,10 @@ def test_gpu_check_dry_run_plans_every_step(shared_dir: Path) -> None:
     assert summary["preflight"]["model"] and summary["preflight"]["data"]
     assert summary["preflight"]["vllm"].startswith(("skip", "present"))
     planned = {s["name"]: s for s in summary["steps"]}
-    assert set(planned) == {"lora-ddp", "lora-zero3", "full-zero3", "eval-adapter", "hf-generate", "vllm"}
+    assert set(planned) == {"lora-ddp", "lora-zero3", "full-zero3", "lora-fsdp", "full-fsdp", "eval-adapter",
+                            "hf-generate", "vllm"}
     assert "--adapter" in planned["eval-adapter"]["command"] and "cuda" in planned["hf-generate"]["command"]
     zero3 = (REPO / ".gpu_check/gpu/accelerate-zero3.yaml").read_text()
     assert "DEEPSPEED" in zero3 and "bf16" in zero3 and "gradient_accumulation_steps: auto" in zero3
+    fsdp = (REPO / ".gpu_check/gpu/accelerate-fsdp.yaml").read_text()
+    assert "distributed_type: FSDP" in fsdp and "FULL_SHARD" in fsdp and "SHARDED_STATE_DICT" in fsdp

@@ -161,8 +161,9 @@ def test_sweep_on_real_slurm(slurm_cluster, tmp_path, stories260k, shared_dir):
 
     env = {**SlurmOpts().env, "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}
     tiny_slurm = yaml.safe_load(TINY.read_text())["slurm"]
+    # max_array_size 1: the 2-shard array goes in as 2 array jobs (offsets 0 and 1), finalize waits on both
     sweep = _sweep(tmp_path, wandb={"project": "mlift-sweep-test"},
-                   slurm={**tiny_slurm, "workdir": str(REPO), "env": env})
+                   slurm={**tiny_slurm, "workdir": str(REPO), "env": env, "max_array_size": 1, "array_throttle": 1})
     out = tmp_path / "out"
     started = time.time()
     done = _mlift(str(sweep), "--wait", "--timeout", "840")
@@ -174,6 +175,8 @@ def test_sweep_on_real_slurm(slurm_cluster, tmp_path, stories260k, shared_dir):
     assert sorted(p.name for p in (out / "data/templated/_sweep/shards").glob("_SUCCESS.task-*")) == \
         ["_SUCCESS.task-0", "_SUCCESS.task-1"]
     assert state["train-templated-seed0"]["deps"] == [state["final-templated"]["id"]]
+    assert len(state["data-templated"]["id"].split(":")) == 2
+    assert state["final-templated"]["deps"] == [state["data-templated"]["id"]]
     assert state["eval-alpaca-seed1"]["deps"] == [state["train-alpaca-seed1"]["id"]]
     assert sorted(state["report"]["deps"]) == sorted(state[f"eval-{a}-seed{s}"]["id"]
                                                       for a in ("templated", "alpaca") for s in (0, 1))

@@ -230,3 +230,9 @@ def test_sbatch_dry_run_renders_valid_bash(tmp_path, capsys, monkeypatch):
     # no GPUs on the cluster: no --gres line (Slurm refuses unknown gres at submit)
     main(["train", "recipes/stories260k/lora-sft/config.yaml", "--dry-run", "--set", "slurm.gpus_per_node=0"])
     assert "--gres" not in capsys.readouterr().out
+    # the warning signal is configurable: Slurm sends it to the batch script, which forwards it as a stop file
+    main(["train", "recipes/stories260k/lora-sft/config.yaml", "--dry-run", "--set", "slurm.signal=USR2",
+          "--set", "slurm.signal_seconds=600"])
+    script = capsys.readouterr().out
+    assert "#SBATCH --signal=B:USR2@600" in script and "trap on_signal USR2" in script
+    assert "MLIFT_STOP_FILE" in script and 'scontrol requeue "$SLURM_JOB_ID"' in script

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from mlift.fingerprint import load_memo, save_memo
     from mlift.sweep import expand, load_sweep, run_local, status, submit, wait, write_manifest, write_scripts
+    from mlift.sweep.slurm import array_parts, cluster_max_array_size, sbatch_lines
 
     if args.hub_endpoint and not args.rehearse:
         print("mlift sweep: --hub-endpoint goes with --rehearse (a real sweep sets HF_ENDPOINT in slurm.env)",
@@ -54,13 +55,16 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         if not (out / "manifest.json").exists():  # never overwrite the manifest of a real submission
             write_manifest(recipe, jobs, "dry-run")
+        max_size = recipe.cfg.slurm.max_array_size or cluster_max_array_size()
         for job in jobs:
             deps = f" --dependency=afterok:<{'>:<'.join(job.deps)}>" if job.deps else ""
-            print(f"# ==== {job.name}: sbatch --parsable{deps} {scripts[job.name]}")
+            for args in sbatch_lines(recipe.cfg, job, scripts[job.name], max_size):
+                print(f"# ==== {job.name}: sbatch --parsable{deps} {' '.join(args)}")
             print(scripts[job.name].read_text(), end="")
         print("# the job graph (parents first):", file=sys.stderr)
         for job in jobs:
-            what = f"array 0-{job.array - 1}" if job.array else "1 job"
+            parts = len(array_parts(job.array, max_size)) if job.array else 0
+            what = (f"array 0-{job.array - 1}" + (f" in {parts} parts" if parts > 1 else "")) if job.array else "1 job"
             print(f"#   {job.kind:<9} {job.name:<44} {what:<10} after {', '.join(job.deps) or '-'}", file=sys.stderr)
         print(f"# {len(jobs)} jobs; scripts in {out}/scripts (nothing submitted)", file=sys.stderr)
         return 0

@@ -69,6 +69,9 @@ class SlurmOpts(Schema):
     extra_sbatch: list[str] = Field(default_factory=list, description="more #SBATCH lines, e.g. --qos=high")
     env: dict[str, str] = Field(default_factory=default_env, description="exported in every job; values literal")
     template: str | None = Field(None, description="sbatch template (default: slurm/job.sbatch)")
+    max_array_size: int | None = Field(None, ge=1, description="tasks per array job; larger arrays are split into "
+                                       "several (default: MaxArraySize from `scontrol show config`, else 1001)")
+    array_throttle: int | None = Field(None, ge=1, description="at most this many tasks of an array run at once (%N)")
 
     @field_validator("env")
     @classmethod

@@ -51,7 +51,7 @@ def render(recipe: Recipe[SweepRecipe], job: Job) -> str:
         "partition": s.partition, "account": s.account, "extra_sbatch": s.extra_sbatch,
         "setup": s.setup or default_setup(), "env": job_env(cfg), "out": job.out,
         "marker_name": f"{MARKER}.task-${{TASK}}" if job.array else MARKER, "command": job.command,
-        "job_hash": job.hash, "q": shlex.quote,
+        "job_hash": job.hash, "throttle": s.array_throttle, "q": shlex.quote,
     }
     # #SBATCH lines are comments to bash: a line break in a value would start a command line
     for key in ("job_name", "log", "workdir", "time", "mem", "gres", "partition", "account"):

@@ -55,7 +55,7 @@ def job_state(job: Job, entry: dict[str, Any] | None) -> tuple[str, list[dict[st
     if entry.get("local"):
         bad = [{"task": t, "log": v["log"], "state": f"exit {v['rc']}"} for t, v in entry["tasks"].items() if v["rc"]]
         return ("failed", bad) if bad else ("unknown", [])
-    rows = slurm_tasks(entry["id"])
+    rows = [row for part in str(entry["id"]).split(":") for row in slurm_tasks(part)]  # all parts of a split array
     if not rows:
         return "unknown", []
     states = {r.get("JobState", "") for r in rows}
