@@ -205,6 +205,7 @@ def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
     fetch = subprocess.run([sys.executable, "-c", f"from huggingface_hub import snapshot_download as s\ns('{repo_id}')"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert fetch.returncode == 0, fetch.stderr[-2000:]
+    assert f"/{repo_id}/resolve/" in hub_server.log_path.read_text()  # the files came through the endpoint
     env["HF_HUB_OFFLINE"] = "1"
     mlift = str(REPO / ".venv" / "bin" / "mlift")
     out = tmp_path / "train"
