@@ -332,11 +332,37 @@ def tydiqa(out: Path, shared: Path) -> Path:
 
 # ---------------------------------------------------------------- models
 
-def model_repo(out: Path, repo_id: str, local_dir: Path) -> Path:
-    """Publish any local model directory (config, weights, tokenizer files) as the model repo `repo_id`."""
-    files = {str(p.relative_to(local_dir)): p.read_bytes() for p in sorted(local_dir.rglob("*"))
-             if p.is_file() and ".git" not in p.parts}
-    return git_repo(out / "models" / repo_id, files)
+def model_repo(out: Path, repo_id: str, local_dir: Path, readme: str | None = None) -> Path:
+    """Publish any local model directory (config, weights, tokenizer files) as the model repo `repo_id`; hidden
+    files (a builder's .complete marker) stay out, as on the hub."""
+    files: dict[str, bytes | str] = {str(p.relative_to(local_dir)): p.read_bytes() for p in sorted(local_dir.rglob("*"))
+                                     if p.is_file() and not p.relative_to(local_dir).as_posix().startswith(".")}
+    return git_repo(out / "models" / repo_id, files if readme is None else {**files, "README.md": readme})
+
+
+# The real model ids whose tokenizers tests/real_tokenizers.py rebuilds (the recipes train meta-llama/Llama-3.1-8B
+# and generate with Qwen/Qwen2.5-7B-Instruct); published on demand, each family's build costs ~30 s once.
+FAMILY_REPOS = {
+    "llama-3.1-base": "meta-llama/Llama-3.1-8B",
+    "llama-3.1-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+    "qwen2.5-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen3": "Qwen/Qwen3-8B",
+    "mistral-7b-instruct-v0.2": "mistralai/Mistral-7B-Instruct-v0.2",
+    "mistral-large-2407": "mistralai/Mistral-Large-Instruct-2407",
+    "gemma-3": "google/gemma-3-270m-it",
+}
+LAYOUTS.update({f"models/{repo}": f"a tiny random stand-in (one layer, hidden 32) with the real tokenizer files of "
+                f"{family} (vocabulary, chat template, EOS; tests/real_tokenizers.py), not the real weights."
+                for family, repo in FAMILY_REPOS.items()})
+
+
+def family_repo(out: Path, family: str, local_dir: Path) -> Path:
+    """Publish tests/real_tokenizers.py's build of `family` under its real model id, its README saying what it is."""
+    repo_id = FAMILY_REPOS[family]
+    readme = (f"---\nlibrary_name: transformers\n---\n# {repo_id} (tiny stand-in)\n\n"
+              f"This repository is {LAYOUTS['models/' + repo_id]} Built by tests/real_tokenizers.py ({family}); where its tokenizer "
+              "differs from the real repo's is said in that file's docstring.\n")
+    return model_repo(out, repo_id, local_dir, readme)
 
 
 BUILDERS = (xlsum, flores_plus, global_mmlu, m_mmlu, culturax, alpaca, bactrian_x, dolly, xnli, paws_x, tydiqa)
@@ -355,8 +381,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the mirrors-path folder olah serves")
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--families", nargs="*", default=[], choices=sorted(FAMILY_REPOS),
+                        help="also publish these real families' tiny models (tests/real_tokenizers.py builds them)")
     args = parser.parse_args()
-    for repo in build_all(args.out, args.shared):
+    repos = build_all(args.out, args.shared)
+    if args.families:
+        from real_tokenizers import build
+
+        repos += [family_repo(args.out, name, build(name)) for name in args.families]
+    for repo in repos:
         rel = repo.relative_to(args.out)
         print(f"{rel}  ({LAYOUTS.get(str(rel), '')[:90]})")
         for ref in _git(repo, "for-each-ref", "--format=%(refname)").split():

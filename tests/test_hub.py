@@ -181,6 +181,58 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
 
 
 @pytest.mark.slow
+def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
+    """meta-llama/Llama-3.1-8B (what the sweeps train) as a tiny random stand-in with the family's real tokenizer
+    files (tests/real_tokenizers.py), published on the endpoint under that id and fetched through it as above: `mlift
+    train` by the hub id keeps the model's own chat template (sha256 = the real template, TRL's copy) with mlift's
+    masks and the end-of-turn as EOS, and `mlift answer` prompts through that same template."""
+    import hashlib
+
+    from hub_repos import FAMILY_REPOS, family_repo
+    from real_tokenizers import FAMILIES, Unavailable, build, cache_root, trl_template
+
+    family = "llama-3.1-base"
+    cache_root().mkdir(parents=True, exist_ok=True)
+    try:
+        local = build(family)  # only this family: built once (~30 s), then cached
+    except Unavailable as exc:
+        pytest.skip(f"{family}: {exc}")
+    repo_id = FAMILY_REPOS[family]
+    family_repo(hub_server.mirrors, family, local)
+    real_sha = hashlib.sha256(trl_template(FAMILIES[family].template[1]).encode("utf-8")).hexdigest()
+    env = hub_server.env(tmp_path / "hf_home")
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    fetch = subprocess.run([sys.executable, "-c", f"from huggingface_hub import snapshot_download as s\ns('{repo_id}')"],
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert fetch.returncode == 0, fetch.stderr[-2000:]
+    assert f"/{repo_id}/resolve/" in hub_server.log_path.read_text()  # the files came through the endpoint
+    env["HF_HUB_OFFLINE"] = "1"
+    mlift = str(REPO / ".venv" / "bin" / "mlift")
+    out = tmp_path / "train"
+    data = shared_path("data", "alpaca", "alpaca_tiny.json")
+    train = subprocess.run([mlift, "train", "recipes/stories260k/lora-sft/config.yaml", "--set",
+                            f"model.name_or_path={repo_id}", "--set", f"data.datasets=[{{path: {data}}}]", "--set",
+                            "sft.max_steps=1", "--set", "sft.per_device_train_batch_size=2", "--set",
+                            f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-4000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert repo_id in json.dumps(manifest) and manifest["metrics"]["global_step"] == 1
+    chat = manifest["chat"]
+    assert chat["loss_mask"] == "template-prefix" and chat["eos_token"] == "<|eot_id|>"
+    assert chat["eos_replaced"] == "<|end_of_text|>"  # the base model's EOS, as the real repo has it
+    saved = (out / "chat_template.jinja").read_text(encoding="utf-8")
+    assert hashlib.sha256(saved.encode("utf-8")).hexdigest() == real_sha
+    answers = tmp_path / "answers"
+    answer = subprocess.run([mlift, "answer", "--model", repo_id, "--adapter", str(out), "--langs", "spa_Latn",
+                             "--limit", "1", "--max-new-tokens", "4", "--device", "cpu", "--out", str(answers)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
+    info = json.loads((answers / "manifest.json").read_text())
+    assert info["chat_template_source"] == "tokenizer" and info["chat_template_sha256"] == real_sha
+    assert [json.loads(x)["lang"] for x in (answers / "answers.jsonl").read_text().splitlines()] == ["spa_Latn"]
+
+
+@pytest.mark.slow
 def test_hub_eval_tasks_load_through_lm_eval(hub_server, tmp_path):
     """lm-eval's own loader on the endpoint: the built-in MMLU variants of the suites (m_mmlu_<lang>:
     alexandrainst/m_mmlu, global_mmlu_full_<lang>: CohereForAI/Global-MMLU) and the committed hub tasks in eval/
