@@ -17,9 +17,10 @@ def looks_local(value: str) -> bool:
     return "/" in value and Path(value.split("/", 1)[0]).is_dir()
 
 
-def check_model(value: str, what: str = "--model", adapter_ok: bool = False) -> None:
+def check_model(value: str, what: str = "--model", adapter_ok: bool = False, gguf_file: str | None = None) -> None:
     """RecipeError when `value` is a missing local path, a file, or a PEFT adapter directory (give it as adapter;
-    `adapter_ok`: transformers itself loads an adapter directory with its base model)."""
+    `adapter_ok`: transformers itself loads an adapter directory with its base model). With `gguf_file` the directory
+    holds that GGUF file instead of config.json (transformers builds the config from its metadata)."""
     if not value or not value.strip():
         raise RecipeError(f"{what}: empty model name")
     path = Path(value).expanduser()
@@ -37,6 +38,10 @@ def check_model(value: str, what: str = "--model", adapter_ok: bool = False) -> 
         raise RecipeError(f"{what}: {value} is a LoRA/PEFT adapter directory (adapter_config.json), not a model; give "
                           f"its base model as the model and this directory as the adapter" +
                           (f" (base: {base})" if base else ""))
+    if gguf_file:
+        if not (path / gguf_file).is_file():
+            raise RecipeError(f"{what}: {value} holds no {gguf_file} (gguf_file)")
+        return
     if not (path / "config.json").is_file():
         raise RecipeError(f"{what}: {value} holds no config.json: not a model directory")
 
@@ -75,7 +80,7 @@ def check_llm_models(cfg: Any, source: str, prefix: str = "") -> None:
         return
     if getattr(cfg, "backend", None) in ("transformers", "vllm") and isinstance(getattr(cfg, "model", None), str):
         try:
-            check_model(cfg.model, f"{prefix}model", adapter_ok=True)
+            check_model(cfg.model, f"{prefix}model", adapter_ok=True, gguf_file=getattr(cfg, "gguf_file", None))
             check_adapter(getattr(cfg, "adapter", None), f"{prefix}adapter")
         except RecipeError as exc:
             raise RecipeError(f"{source}: {exc}") from None

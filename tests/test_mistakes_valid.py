@@ -89,3 +89,17 @@ def test_learning_rate_written_as_1e_3_trains(walk_dir, capsys, monkeypatch):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["recipe"]["resolved"]["sft"]["learning_rate"] == 1e-3
     assert manifest["metrics"]["global_step"] == 2 and manifest["metrics"]["last_loss"] is not None
+
+
+def test_a_gguf_model_directory_is_a_model(tmp_path):
+    """A directory holding the recipe's gguf_file (the CPU demo's SmolLM2 and Gemma) has no config.json and is valid;
+    the same directory without that file is refused by name."""
+    from mlift.modelpath import check_model
+    from mlift.recipe import RecipeError
+
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    check_model(str(tmp_path), "instruct.llm.model", adapter_ok=True, gguf_file="model.gguf")
+    with pytest.raises(RecipeError, match="other.gguf"):
+        check_model(str(tmp_path), "instruct.llm.model", adapter_ok=True, gguf_file="other.gguf")
+    with pytest.raises(RecipeError, match="no config.json"):
+        check_model(str(tmp_path), "instruct.llm.model", adapter_ok=True)
