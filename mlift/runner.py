@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -172,17 +173,23 @@ class StageRunner:
 
     def run(self, stage: Stage, inputs: list[ShardInput]) -> StageStats:
         stats = StageStats(stage.name, self.num_shards)
+        mine, todo = [], []
         for shard in inputs:
             if shard.total != self.num_shards:
                 raise ValueError(f"stage {stage.name}: input shard {shard.index} is 1 of {shard.total}, expected {self.num_shards}")
             if not self.mine(shard.index):
                 continue
+            mine.append(shard)
             marker = self.marker_path(stage.name, shard.index)
             reopened = self._reopen(stage.name, shard.index) if marker.exists() else None
             if marker.exists():
                 stats.shards_skipped += 1
             else:
-                self._run_shard(stage, shard, reopened)
+                todo.append((shard, reopened))
+        if todo:
+            self._stream(stage, todo)
+        for shard in mine:
+            marker = self.marker_path(stage.name, shard.index)
             if not marker.exists():
                 stats.shards_pending += 1
                 stats.pending += pending_count(self.pending_path(stage.name, shard.index))
@@ -208,71 +215,55 @@ class StageRunner:
         self.redone.add(j)
         return ids
 
-    def _run_shard(self, stage: Stage, shard: ShardInput, reopened: dict[str, int] | None = None) -> None:
-        name, j, n = stage.name, shard.index, self.num_shards
-        ledger = Ledger.load(self.pending_path(name, j), reopened)
-        out = self.stage_dir(name)
-        for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a killed attempt
-        writers = {
-            "keep": AtomicWriter(out / shard_name(j, n)),
-            "drop": AtomicWriter(out / "dropped" / shard_name(j, n)),
-            "quarantine": AtomicWriter(out / "quarantine" / shard_name(j, n)),
-        }
-        counts: Counter = Counter()
-        reasons: dict[str, Counter] = {"drop": Counter(), "quarantine": Counter()}
-        usage_before = _usage(stage)
-        start = time.perf_counter()
-        bar = tqdm(desc=f"{name} [{j + 1}/{n}]", unit="rec", disable=not self.progress, leave=False, dynamic_ncols=True)
+    def _stream(self, stage: Stage, todo: list[tuple[ShardInput, dict[str, int] | None]]) -> None:
+        """The shards' records, batch after batch, through the stage's ordered window (mlift/llm/scheduler.py): up to
+        `stage.workers` batches in process at once, with no barrier between batches or shards; outcomes are written
+        in input order, and a shard is committed when its last batch is written."""
+        from mlift.llm.scheduler import ordered
+
+        workers = max(1, int(getattr(stage, "workers", 1)))
+        runs: list[_ShardRun] = []
+        charged = [_usage(stage)]  # the stage's usage when the last shard was committed
+        progress = _Progress(stage, sum(1 for _ in todo), self.progress)
+
+        def jobs() -> Iterator[tuple[tuple[_ShardRun, Any], Callable[[], list[Outcome]] | None]]:
+            for shard, reopened in todo:
+                run = _ShardRun(self, stage.name, shard.index, reopened)
+                runs.append(run)
+                batch: list[Record] = []
+                for item in shard.read():
+                    run.counts["in"] += 1
+                    if isinstance(item, BadLine):  # keeps its place in the order
+                        yield (run, Outcome.quarantine(item, "unreadable", item.reason)), None
+                        continue
+                    batch.append(item)
+                    if len(batch) >= max(1, stage.batch_size):
+                        yield (run, batch), partial(self._isolated, stage, batch)
+                        batch = []
+                if batch:
+                    yield (run, batch), partial(self._isolated, stage, batch)
+                yield (run, None), None  # the shard's end
+
         try:
-            batch: list[Record] = []
-            for item in shard.read():
-                counts["in"] += 1
-                if isinstance(item, BadLine):
-                    self._emit(writers, counts, reasons, Outcome.quarantine(item, "unreadable", item.reason), ledger)
-                    continue
-                batch.append(item)
-                if len(batch) >= max(1, stage.batch_size):
-                    self._process(stage, batch, writers, counts, reasons, ledger)
-                    bar.update(len(batch))
-                    bar.set_postfix(kept=counts["keep"], dropped=counts["drop"], quarantined=counts["quarantine"],
-                                    pending=counts["pending"])
-                    batch = []
-            if batch:
-                self._process(stage, batch, writers, counts, reasons, ledger)
-                bar.update(len(batch))
+            for (run, what), outcomes in ordered(jobs(), workers):
+                if what is None:
+                    now = _usage(stage)
+                    if run.finish(charged[0], now):
+                        charged[0] = now
+                    runs.remove(run)
+                    progress.shard_done()
+                elif isinstance(what, Outcome):
+                    self._emit(run, what)
+                else:
+                    for outcome in outcomes:
+                        self._emit(run, outcome)
+                    progress.update(len(what), run.counts)
         except BaseException:
-            for w in writers.values():
-                w.abort()
+            for run in runs:
+                run.abort()
             raise
         finally:
-            bar.close()
-        if ledger.now:  # not complete: keep nothing, count the attempts; the next run redoes the shard from the cache
-            for w in writers.values():
-                w.abort()
-            ledger.save({k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "pending", "retried")})
-            return
-        # Data first, marker last: a crash in between only means the shard is redone, identically.
-        for kind, writer in writers.items():
-            if writer.count or kind == "keep":
-                writer.commit()
-            else:
-                writer.abort()
-                writer.path.unlink(missing_ok=True)
-        usage_after = _usage(stage)
-        write_json_atomic(self.marker_path(name, j), {
-            "stage": name, "shard": j, "num_shards": n,
-            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "retried", "final")},
-            "reasons": {k: dict(v) for k, v in reasons.items()},
-            "seconds": round(time.perf_counter() - start, 4),
-            "usage": _usage_delta(usage_before, usage_after),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
-        ledger.clear()
-
-    def _process(self, stage: Stage, batch: list[Record], writers, counts: Counter, reasons, ledger: Ledger) -> None:
-        for outcome in self._isolated(stage, batch):
-            self._emit(writers, counts, reasons, outcome, ledger)
+            progress.close()
 
     def _isolated(self, stage: Stage, batch: list[Record]) -> list[Outcome]:
         """stage.process(batch); if it raises, the batch again in halves, down to the record that raises, which
@@ -294,7 +285,8 @@ class StageRunner:
             raise RuntimeError(f"stage {stage.name} returned {len(outcomes)} outcomes for {len(batch)} records")
         return outcomes
 
-    def _emit(self, writers, counts: Counter, reasons, outcome: Outcome, ledger: Ledger) -> None:
+    def _emit(self, run: _ShardRun, outcome: Outcome) -> None:
+        counts, reasons, ledger = run.counts, run.reasons, run.ledger
         obj = outcome.record.to_json()
         rid = getattr(outcome.record, "id", None)
         if rid is not None and rid in ledger.prior:
@@ -313,7 +305,95 @@ class StageRunner:
         if outcome.kind != "keep":
             reasons[outcome.kind][outcome.reason or "unspecified"] += 1
             obj = {**obj, "_reason": outcome.reason, "_detail": outcome.detail}
-        writers[outcome.kind].write(obj)
+        run.writers[outcome.kind].write(obj)
+
+
+class _ShardRun:
+    """One shard being written: its writers (temp files until commit), counts, reasons and pending ledger."""
+
+    def __init__(self, runner: StageRunner, name: str, j: int, reopened: dict[str, int] | None):
+        self.runner, self.name, self.j = runner, name, j
+        n = runner.num_shards
+        self.ledger = Ledger.load(runner.pending_path(name, j), reopened)
+        out = runner.stage_dir(name)
+        for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a killed attempt
+        self.writers = {
+            "keep": AtomicWriter(out / shard_name(j, n)),
+            "drop": AtomicWriter(out / "dropped" / shard_name(j, n)),
+            "quarantine": AtomicWriter(out / "quarantine" / shard_name(j, n)),
+        }
+        self.counts: Counter = Counter()
+        self.reasons: dict[str, Counter] = {"drop": Counter(), "quarantine": Counter()}
+        self.start = time.perf_counter()
+
+    def abort(self) -> None:
+        for w in self.writers.values():
+            w.abort()
+
+    def finish(self, usage_before: dict[str, dict[str, float]], usage_now: dict[str, dict[str, float]]) -> bool:
+        """Commit the shard and write its marker (True), or (records pending) keep nothing and save the attempts. The usage
+        charged to a shard is what the stage spent since the previous shard was committed (requests of the next
+        shard may already be in flight: the totals are exact, the split between neighbours is not)."""
+        runner, name, j, counts = self.runner, self.name, self.j, self.counts
+        if self.ledger.now:  # not complete: the next run redoes the shard from the cache
+            self.abort()
+            self.ledger.save({k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "pending", "retried")})
+            return False
+        # Data first, marker last: a crash in between only means the shard is redone, identically.
+        for kind, writer in self.writers.items():
+            if writer.count or kind == "keep":
+                writer.commit()
+            else:
+                writer.abort()
+                writer.path.unlink(missing_ok=True)
+        write_json_atomic(runner.marker_path(name, j), {
+            "stage": name, "shard": j, "num_shards": runner.num_shards,
+            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "retried", "final")},
+            "reasons": {k: dict(v) for k, v in self.reasons.items()},
+            "seconds": round(time.perf_counter() - self.start, 4),
+            "usage": _usage_delta(usage_before, usage_now),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+        self.ledger.clear()
+        return True
+
+
+class _Progress:
+    """The stage's progress bar: records, outcomes, and for LLM stages requests in flight, requests/s and tokens/s."""
+
+    def __init__(self, stage: Stage, shards: int, enabled: bool):
+        self.stage, self.shards, self.done = stage, shards, 0
+        self.bar = tqdm(desc=f"{stage.name} [0/{shards} shards]", unit="rec", disable=not enabled, leave=False,
+                        dynamic_ncols=True)
+        self.start = time.perf_counter()
+        self.usage0 = _usage(stage) if enabled else {}
+        self.shown = 0.0
+
+    def update(self, n: int, counts: Counter) -> None:
+        self.bar.update(n)
+        now = time.perf_counter()
+        if self.bar.disable or now - self.shown < 0.5:
+            return
+        from mlift.llm.scheduler import IN_FLIGHT
+
+        self.shown = now
+        delta = _usage_delta(self.usage0, _usage(self.stage))
+        post = {"kept": counts["keep"], "dropped": counts["drop"], "quarantined": counts["quarantine"],
+                "pending": counts["pending"]}
+        if delta:
+            secs = max(1e-9, now - self.start)
+            post.update(in_flight=IN_FLIGHT.now,
+                        req_s=f"{sum(d.get('generated', 0) for d in delta.values()) / secs:.1f}",
+                        tok_s=f"{sum(d.get('completion_tokens', 0) for d in delta.values()) / secs:.0f}")
+        self.bar.set_postfix(post)
+
+    def shard_done(self) -> None:
+        self.done += 1
+        self.bar.set_description(f"{self.stage.name} [{self.done}/{self.shards} shards]")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def runner_for(args: Any, run_dir: str | Path, num_shards: int, cfg: Any = None) -> StageRunner:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 
 from mlift.generate.config import LangIDConfig, ScoreConfig
 from mlift.generate.fragments import langid_check
@@ -77,14 +78,20 @@ class ScoreStage:
         self.langid = langid or LangIDConfig()
         self.checks: dict[str, LanguageCheck | None] = {}
         self.batch_size = batch_size
+        self._lock = threading.Lock()  # process() runs on several threads at once (the runner's window)
 
     def check(self, lang: str) -> LanguageCheck | None:
-        if lang not in self.checks:
-            self.checks[lang] = langid_check(self.langid, lang)
-        return self.checks[lang]
+        with self._lock:
+            if lang not in self.checks:
+                self.checks[lang] = langid_check(self.langid, lang)
+            return self.checks[lang]
 
     def usage(self) -> dict:
         return self.judge.usage()
+
+    @property
+    def workers(self) -> int:
+        return self.judge.parallel_batches(self.batch_size)
 
     def process(self, batch: list[Record]) -> list[Outcome]:
         c = self.cfg

@@ -9,6 +9,7 @@ from mlift.llm.base import Completion, GenParams, OnDone, Request, VLLMConfig, f
 
 class VLLMBackend:
     backend = "vllm"
+    concurrent = False
 
     def __init__(self, cfg: VLLMConfig, seed: int = 0):
         try:
@@ -28,6 +29,7 @@ class VLLMBackend:
             self.lora = LoRARequest("adapter", 1, cfg.adapter)
         self.tokenizer = self.engine.get_tokenizer()
         self.context = self.engine.llm_engine.model_config.max_model_len
+        self.window = cfg.batch_size
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype,
