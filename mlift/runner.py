@@ -28,11 +28,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from tqdm.auto import tqdm
-
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, Ledger, classify, pending_count
-from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, classify, pending_count
+from mlift.records import BadLine, Record, read_records, shard_name, write_json_atomic
 from mlift.rundir import guard_run_dir, holds_data, write_input_shards  # noqa: F401  (re-exported: commands import them here)
+from mlift.shard_run import Progress, ShardRun, stage_usage
 
 Kind = Literal["keep", "drop", "quarantine"]
 
@@ -222,13 +221,13 @@ class StageRunner:
         from mlift.llm.scheduler import ordered
 
         workers = max(1, int(getattr(stage, "workers", 1)))
-        runs: list[_ShardRun] = []
-        charged = [_usage(stage)]  # the stage's usage when the last shard was committed
-        progress = _Progress(stage, sum(1 for _ in todo), self.progress)
+        runs: list[ShardRun] = []
+        charged = [stage_usage(stage)]  # the stage's usage when the last shard was committed
+        progress = Progress(stage, sum(1 for _ in todo), self.progress)
 
-        def jobs() -> Iterator[tuple[tuple[_ShardRun, Any], Callable[[], list[Outcome]] | None]]:
+        def jobs() -> Iterator[tuple[tuple[ShardRun, Any], Callable[[], list[Outcome]] | None]]:
             for shard, reopened in todo:
-                run = _ShardRun(self, stage.name, shard.index, reopened)
+                run = ShardRun(self, stage.name, shard.index, reopened)
                 runs.append(run)
                 batch: list[Record] = []
                 for item in shard.read():
@@ -247,7 +246,7 @@ class StageRunner:
         try:
             for (run, what), outcomes in ordered(jobs(), workers):
                 if what is None:
-                    now = _usage(stage)
+                    now = stage_usage(stage)
                     if run.finish(charged[0], now):
                         charged[0] = now
                     runs.remove(run)
@@ -285,7 +284,7 @@ class StageRunner:
             raise RuntimeError(f"stage {stage.name} returned {len(outcomes)} outcomes for {len(batch)} records")
         return outcomes
 
-    def _emit(self, run: _ShardRun, outcome: Outcome) -> None:
+    def _emit(self, run: ShardRun, outcome: Outcome) -> None:
         counts, reasons, ledger = run.counts, run.reasons, run.ledger
         obj = outcome.record.to_json()
         rid = getattr(outcome.record, "id", None)
@@ -308,94 +307,6 @@ class StageRunner:
         run.writers[outcome.kind].write(obj)
 
 
-class _ShardRun:
-    """One shard being written: its writers (temp files until commit), counts, reasons and pending ledger."""
-
-    def __init__(self, runner: StageRunner, name: str, j: int, reopened: dict[str, int] | None):
-        self.runner, self.name, self.j = runner, name, j
-        n = runner.num_shards
-        self.ledger = Ledger.load(runner.pending_path(name, j), reopened)
-        out = runner.stage_dir(name)
-        for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a killed attempt
-        self.writers = {
-            "keep": AtomicWriter(out / shard_name(j, n)),
-            "drop": AtomicWriter(out / "dropped" / shard_name(j, n)),
-            "quarantine": AtomicWriter(out / "quarantine" / shard_name(j, n)),
-        }
-        self.counts: Counter = Counter()
-        self.reasons: dict[str, Counter] = {"drop": Counter(), "quarantine": Counter()}
-        self.start = time.perf_counter()
-
-    def abort(self) -> None:
-        for w in self.writers.values():
-            w.abort()
-
-    def finish(self, usage_before: dict[str, dict[str, float]], usage_now: dict[str, dict[str, float]]) -> bool:
-        """Commit the shard and write its marker (True), or (records pending) keep nothing and save the attempts. The usage
-        charged to a shard is what the stage spent since the previous shard was committed (requests of the next
-        shard may already be in flight: the totals are exact, the split between neighbours is not)."""
-        runner, name, j, counts = self.runner, self.name, self.j, self.counts
-        if self.ledger.now:  # not complete: the next run redoes the shard from the cache
-            self.abort()
-            self.ledger.save({k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "pending", "retried")})
-            return False
-        # Data first, marker last: a crash in between only means the shard is redone, identically.
-        for kind, writer in self.writers.items():
-            if writer.count or kind == "keep":
-                writer.commit()
-            else:
-                writer.abort()
-                writer.path.unlink(missing_ok=True)
-        write_json_atomic(runner.marker_path(name, j), {
-            "stage": name, "shard": j, "num_shards": runner.num_shards,
-            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "retried", "final")},
-            "reasons": {k: dict(v) for k, v in self.reasons.items()},
-            "seconds": round(time.perf_counter() - self.start, 4),
-            "usage": _usage_delta(usage_before, usage_now),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
-        self.ledger.clear()
-        return True
-
-
-class _Progress:
-    """The stage's progress bar: records, outcomes, and for LLM stages requests in flight, requests/s and tokens/s."""
-
-    def __init__(self, stage: Stage, shards: int, enabled: bool):
-        self.stage, self.shards, self.done = stage, shards, 0
-        self.bar = tqdm(desc=f"{stage.name} [0/{shards} shards]", unit="rec", disable=not enabled, leave=False,
-                        dynamic_ncols=True)
-        self.start = time.perf_counter()
-        self.usage0 = _usage(stage) if enabled else {}
-        self.shown = 0.0
-
-    def update(self, n: int, counts: Counter) -> None:
-        self.bar.update(n)
-        now = time.perf_counter()
-        if self.bar.disable or now - self.shown < 0.5:
-            return
-        from mlift.llm.scheduler import IN_FLIGHT
-
-        self.shown = now
-        delta = _usage_delta(self.usage0, _usage(self.stage))
-        post = {"kept": counts["keep"], "dropped": counts["drop"], "quarantined": counts["quarantine"],
-                "pending": counts["pending"]}
-        if delta:
-            secs = max(1e-9, now - self.start)
-            post.update(in_flight=IN_FLIGHT.now,
-                        req_s=f"{sum(d.get('generated', 0) for d in delta.values()) / secs:.1f}",
-                        tok_s=f"{sum(d.get('completion_tokens', 0) for d in delta.values()) / secs:.0f}")
-        self.bar.set_postfix(post)
-
-    def shard_done(self) -> None:
-        self.done += 1
-        self.bar.set_description(f"{self.stage.name} [{self.done}/{self.shards} shards]")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def runner_for(args: Any, run_dir: str | Path, num_shards: int, cfg: Any = None) -> StageRunner:
     """The runner of a recipe command: its --shard, --no-progress, --retry-quarantined and the recipe's max_attempts."""
     return StageRunner(run_dir, num_shards, parse_shard_selector(getattr(args, "shard", None)),
@@ -411,20 +322,6 @@ def raise_if_pending(stats: Iterable[StageStats]) -> None:
     stats = [s for s in stats if s.pending]
     if stats:
         raise PendingFailures(sum(s.pending for s in stats), [f"{s.name}: {s.pending}" for s in stats])
-
-
-def _usage(stage: Stage) -> dict[str, dict[str, float]]:
-    fn = getattr(stage, "usage", None)
-    return fn() if callable(fn) else {}
-
-
-def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    delta = {}
-    for model, counters in after.items():
-        d = {k: v - before.get(model, {}).get(k, 0) for k, v in counters.items()}
-        if any(d.values()):
-            delta[model] = d
-    return delta
 
 
 def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats:
