@@ -144,7 +144,10 @@ class VLLMConfig(_LLMBase):
     prompt_too_long: PromptTooLong = "quarantine"
     dtype: str = "auto"
     revision: str | None = None
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, description="requests kept queued in the engine; the stage holds "
+                            "`lookahead` records (default 16 x this) so that vLLM always has the next ones")
+    lookahead: int | None = Field(None, ge=1, description="records a stage holds at once (in flight, or finished and "
+                                  "waiting for an earlier one); default 16 x batch_size")
     adapter: str | None = Field(None, description="LoRA adapter directory (served through vLLM's LoRARequest)")
     tokenizer: str | None = Field(None, description="load the tokenizer from here (default: model)")
     chat_template: str | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")
