@@ -165,8 +165,11 @@ class LatencyServer:
     flight and the most at once, and logs every prompt it answered (a stand-in for a model server: the client side,
     mlift's scheduler, is what the tests measure)."""
 
-    def __init__(self, latency: Callable[[str], float] = lambda text: 0.0):
+    def __init__(self, latency: Callable[[str], float] = lambda text: 0.0,
+                 answer: Callable[[dict], str] | None = None):
         self.latency = latency
+        self.answer = answer  # request body -> answer text (default: answer_for(prompt text))
+        self.bodies: list[dict] = []
         self.lock = threading.Lock()
         self.now = 0
         self.peak = 0
@@ -190,7 +193,7 @@ class LatencyServer:
                 finally:
                     with server.lock:
                         server.now -= 1
-                answer = answer_for(text)
+                answer = server.answer(data) if server.answer else answer_for(text)
                 choice = ({"index": 0, "text": answer, "finish_reason": "stop"} if "prompt" in data else
                           {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"})
                 payload = json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": data["model"],
@@ -206,6 +209,7 @@ class LatencyServer:
                     return
                 with server.lock:
                     server.answered.append(text)
+                    server.bodies.append(data)
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -220,6 +224,7 @@ class LatencyServer:
         with self.lock:
             self.peak = self.now
             self.answered.clear()
+            self.bodies.clear()
             if latency is not None:
                 self.latency = latency
 

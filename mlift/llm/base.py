@@ -69,6 +69,8 @@ class GenParams(Schema):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None  # None: the recipe's seed
+    json_schema: dict[str, Any] | None = Field(None, description="ask for a JSON object of this schema through the "
+                                               "backend's structured output, where it has one (see `structured`)")
 
 
 OnDone = Callable[[list[tuple[int, Completion]]], None]

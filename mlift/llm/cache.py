@@ -252,6 +252,11 @@ class CachedLLM:
         tok = getattr(self.backend, "tokenizer", None)
         return "chat" if tok is None or getattr(tok, "chat_template", None) else "completion"
 
+    def structured(self, mode: str) -> bool:
+        """Whether the backend enforces `GenParams.json_schema` for requests of this mode ("chat"/"completion")."""
+        fn = getattr(self.backend, "structured", None)
+        return bool(fn(mode)) if fn else False
+
     def resolve(self, params: GenParams | None) -> GenParams:
         params = params or self.params
         return params if params.seed is not None else params.model_copy(update={"seed": self.seed})
@@ -264,7 +269,8 @@ class CachedLLM:
         params = self.resolve(params)
         if not requests:
             return []
-        pdict = params.model_dump(mode="json")
+        # json_schema joins the key only when set: the keys of every other request stay as they were
+        pdict = params.model_dump(mode="json", exclude={"json_schema"} if params.json_schema is None else None)
         identity = self.backend.identity()
         keys = [request_key(identity, pdict, r.to_json()) for r in requests]
         # Claim each key first, then look it up: a request another thread is generating is waited for, and one it has

@@ -52,6 +52,11 @@ class OpenAIBackend:
     backend = "openai"
     concurrent = True  # generate() may be called from several threads; the semaphore bounds what is in flight
 
+    def structured(self, mode: str) -> bool:
+        """Whether `GenParams.json_schema` is enforced: chat requests carry it as `response_format` (OpenAI, vLLM,
+        SGLang and TGI servers honour it); the completions endpoint has no such field."""
+        return mode == "chat"
+
     def __init__(self, cfg: OpenAILLMConfig):
         self.cfg = cfg
         self.model = cfg.model
@@ -124,6 +129,9 @@ class OpenAIBackend:
         if params.stop:
             common["stop"] = params.stop
         if req.messages is not None:
+            if params.json_schema:
+                common["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "schema": params.json_schema, "strict": True}}
             resp = await client.chat.completions.create(messages=req.messages, **common)
             text = resp.choices[0].message.content if resp.choices else None
         else:

@@ -48,6 +48,10 @@ class VLLMBackend:
         self._thread: threading.Thread | None = None
         self._ids_seq = itertools.count()
 
+    def structured(self, mode: str) -> bool:
+        """`GenParams.json_schema` is enforced by guided decoding, for chat and raw prompts alike."""
+        return True
+
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "dtype": self.cfg.dtype,
                 "adapter": self.cfg.adapter, "tokenizer": self.cfg.tokenizer, "chat_template": self.cfg.chat_template}
@@ -62,8 +66,18 @@ class VLLMBackend:
     def _sampling(self, params: GenParams) -> Any:
         from vllm import SamplingParams
 
+        extra: dict[str, Any] = {}
+        if params.json_schema:  # guided decoding: StructuredOutputsParams in recent vLLM, GuidedDecodingParams before
+            try:
+                from vllm.sampling_params import StructuredOutputsParams
+
+                extra["structured_outputs"] = StructuredOutputsParams(json=params.json_schema)
+            except ImportError:
+                from vllm.sampling_params import GuidedDecodingParams
+
+                extra["guided_decoding"] = GuidedDecodingParams(json=params.json_schema)
         sampling = SamplingParams(max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p,
-                                  stop=params.stop or None, seed=params.seed)
+                                  stop=params.stop or None, seed=params.seed, **extra)
         try:
             from vllm.sampling_params import RequestOutputKind
 
