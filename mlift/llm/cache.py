@@ -96,10 +96,11 @@ class RequestCache:
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}
-        with self._lock:
+        with self._wake:  # not committed yet (looked at first: a row leaves it only once committed)
             for k in keys:
                 if k in self._unwritten:
                     found[k] = self._unwritten[k]
+        with self._lock:
             for path, db in self._sources():
                 todo = [k for k in keys if k not in found]
                 if not todo:
@@ -126,9 +127,9 @@ class RequestCache:
                                cached=True)) for k, c in items if c.ok]
         if not rows:
             return
-        with self._lock:
-            self._unwritten.update(rows)
+        # Not the sqlite lock: this runs on the HTTP backend's event loop, which must never wait for a commit's fsync.
         with self._wake:
+            self._unwritten.update(rows)
             self._queue.extend(rows)
             self._queued += len(rows)
             if self._flusher is None:
@@ -148,11 +149,12 @@ class RequestCache:
                     db.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
                                    [(k, c.text, c.prompt_tokens, c.completion_tokens, time.time()) for k, c in batch])
                     db.commit()
-                    for k, _ in batch:
-                        self._unwritten.pop(k, None)
             except BaseException as exc:  # raised by the next flush, in the stage's thread
                 self._error = exc
             with self._wake:
+                for k, _ in batch:
+                    if self._error is None:
+                        self._unwritten.pop(k, None)
                 self._done += len(batch)
                 self._wake.notify_all()
 
