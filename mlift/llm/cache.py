@@ -122,6 +122,11 @@ class RequestCache:
         return found
 
     def put_many(self, items: list[tuple[str, Completion]]) -> None:
+        """Store finished completions (failures are not cached), on disk when this returns."""
+        self.put_later(items)
+        self.flush()
+
+    def put_later(self, items: list[tuple[str, Completion]]) -> None:
         """Queue finished completions for the writer thread (failures are not cached); `flush` waits for the disk."""
         rows = [(k, Completion(text=c.text, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
                                cached=True)) for k, c in items if c.ok]
@@ -327,7 +332,7 @@ class CachedLLM:
             def store(done: list[tuple[int, Completion]], chunk: list[int] = chunk) -> None:
                 # Stored the moment they are finished: a killed run never pays for them again.
                 if self.cache is not None:
-                    self.cache.put_many([(keys[chunk[j]], out) for j, out in done])
+                    self.cache.put_later([(keys[chunk[j]], out) for j, out in done])
 
             outs = self._isolating([requests[i] for i in chunk], params, store)
             fresh.update((keys[i], out) for i, out in zip(chunk, outs))
