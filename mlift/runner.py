@@ -250,7 +250,7 @@ class StageRunner:
                     if run.finish(charged[0], now):
                         charged[0] = now
                     runs.remove(run)
-                    progress.shard_done()
+                    progress.shard_done(run.counts)
                 elif isinstance(what, Outcome):
                     self._emit(run, what)
                 else:

@@ -72,6 +72,7 @@ class Progress:
 
     def __init__(self, stage: Any, shards: int, enabled: bool):
         self.stage, self.shards, self.done = stage, shards, 0
+        self.finished: Counter = Counter()  # outcomes of the shards already committed
         self.bar = tqdm(desc=f"{stage.name} [0/{shards} shards]", unit="rec", disable=not enabled, leave=False,
                         dynamic_ncols=True)
         self.start = time.perf_counter()
@@ -79,7 +80,9 @@ class Progress:
         self.shown = 0.0
 
     def update(self, n: int, counts: Counter) -> None:
+        """`counts`: the shard being written; the shards finished before it are added."""
         self.bar.update(n)
+        counts = self.finished + counts
         now = time.perf_counter()
         if self.bar.disable or now - self.shown < 0.5:
             return
@@ -96,8 +99,9 @@ class Progress:
                         tok_s=f"{sum(d.get('completion_tokens', 0) for d in delta.values()) / secs:.0f}")
         self.bar.set_postfix(post)
 
-    def shard_done(self) -> None:
+    def shard_done(self, counts: Counter) -> None:
         self.done += 1
+        self.finished.update(counts)
         self.bar.set_description(f"{self.stage.name} [{self.done}/{self.shards} shards]")
 
     def close(self) -> None:
