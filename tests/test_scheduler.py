@@ -182,3 +182,24 @@ def test_generate_from_many_threads_counts_every_request(server, tmp_path):
     usage = llm.usage()[llm.name]
     assert usage["requests"] == usage["generated"] == 80 and usage["completion_tokens"] == 160
     assert len(llm.cache.keys()) == 80
+
+
+def test_records_held_are_bounded_by_the_lookahead(server, tmp_path):
+    """While the first record's request is slow, the stage reads ahead at most `lookahead` records (24: 6 batches of
+    4), however many are waiting: memory is bounded by the window, not by the shard."""
+    server.reset(lambda text: 1.0 if "SLOW" in text else 0.0)
+    read = [0]
+
+    def reader():
+        for rec in records(400, slow={0}):
+            read[0] += 1
+            yield rec
+
+    seen: list[int] = []
+    sampler = threading.Timer(0.7, lambda: seen.append(read[0]))
+    sampler.start()
+    runner = StageRunner(tmp_path / "run", 1, progress=False)
+    stage = TranslateStage("to_en", translator(server, tmp_path / "run", 8, lookahead=24), {"text": "text_en"}, "en",
+                           batch_size=4)
+    runner.run(stage, [ShardInput(0, 1, reader)])
+    assert 24 <= seen[0] <= 24 + 4 and read[0] == 400
