@@ -134,7 +134,7 @@ class OpenAILLMConfig(_LLMBase):
     max_retries: int = Field(4, ge=0)
     batch_size: int = Field(128, ge=1, description="unused: requests stream to the server (kept for older recipes)")
     lookahead: int | None = Field(None, ge=1, description="records a stage holds at once (in flight, or finished and "
-                                  "waiting for an earlier one, since outputs keep the input order); default 16 x "
+                                  "waiting for an earlier one, since outputs keep the input order); default 32 x "
                                   "concurrency, enough for heavy-tailed latencies")
 
 
@@ -147,9 +147,9 @@ class VLLMConfig(_LLMBase):
     dtype: str = "auto"
     revision: str | None = None
     batch_size: int = Field(1024, ge=1, description="requests kept queued in the engine; the stage holds "
-                            "`lookahead` records (default 16 x this) so that vLLM always has the next ones")
+                            "`lookahead` records (default 32 x this) so that vLLM always has the next ones")
     lookahead: int | None = Field(None, ge=1, description="records a stage holds at once (in flight, or finished and "
-                                  "waiting for an earlier one); default 16 x batch_size")
+                                  "waiting for an earlier one); default 32 x batch_size")
     adapter: str | None = Field(None, description="LoRA adapter directory (served through vLLM's LoRARequest)")
     tokenizer: str | None = Field(None, description="load the tokenizer from here (default: model)")
     chat_template: str | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")

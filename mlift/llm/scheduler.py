@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 K = TypeVar("K")
 
-# Requests a stage's records may wait on, per request the backend keeps in flight: enough that a request 16x slower
+# Records a stage may hold per request the backend keeps in flight: enough that a request ~30x slower
 # than the mean (a heavy-tailed latency's tail) does not empty the window while the records after it wait to be written.
-LOOKAHEAD = 16
+LOOKAHEAD = 32
 
 
 class Gauge:
