@@ -1,6 +1,7 @@
 """Chat formatting for SFT: a default template for tokenizers that have none (base models), with `{% generation %}`
 markers so TRL's `assistant_only_loss` can mask everything but the assistant turns, and the EOS token inside the
-assistant span so a base model learns to stop (trl#1623, #2059)."""
+assistant span so a base model learns to stop (trl#1623, #2059). A model's own template without markers is masked
+by mlift.chat_masks."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def resolve_chat_template(setting: str | None, tokenizer: Any) -> tuple[str | No
     if setting.endswith((".jinja", ".j2")):
         if not path.is_file():
             raise ValueError(f"model.chat_template: file not found: {path}")
-        return path.read_text(encoding="utf-8"), str(path)
+        return path.read_text(encoding="utf-8-sig"), str(path)
     if "{%" in setting or "{{" in setting:
         return setting, "inline"
     raise ValueError(f"model.chat_template: {setting!r} is neither default/tokenizer, a .jinja file, nor a Jinja string")
@@ -58,8 +59,11 @@ def prepare_tokenizer(tokenizer: Any, chat_template: str | None = None, eos_toke
                       assistant_only_loss: bool = True) -> dict[str, Any]:
     """Set EOS and chat template on the tokenizer in place; return a description for the manifest.
 
-    Fails fast (instead of training on an empty mask) when assistant-only loss is asked for and the template cannot
-    produce an assistant mask that contains the EOS token."""
+    With assistant-only loss, a template with `{% generation %}` markers is masked by TRL ("loss_mask":
+    "generation-markers"); one without (the model's own, e.g. Llama-3.x, Qwen2.5, Gemma-3, Mistral) by mlift from
+    the rendered prompts ("template-prefix", mlift.chat_masks), and the template's end-of-turn token becomes the EOS
+    (saved with the tokenizer, so generation stops there). Fails fast instead of training on an empty mask or
+    without the stop token."""
     if eos_token is not None:
         if eos_token not in tokenizer.get_vocab():
             raise ValueError(f"model.eos_token {eos_token!r} is not in the tokenizer's vocabulary")
@@ -68,17 +72,34 @@ def prepare_tokenizer(tokenizer: Any, chat_template: str | None = None, eos_toke
         raise ValueError("the tokenizer has no EOS token: set model.eos_token")
     template, source = resolve_chat_template(chat_template, tokenizer)
     tokenizer.chat_template = template
+    markers = has_generation_markers(template)
     info: dict[str, Any] = {"chat_template_source": source, "eos_token": tokenizer.eos_token,
-                            "generation_markers": has_generation_markers(template)}
-    if assistant_only_loss:
+                            "generation_markers": markers}
+    if not assistant_only_loss:
+        return {**info, "loss_mask": None}
+    if markers:
         check = assistant_mask_check(tokenizer)
-        info.update(check)
+        info.update(check, loss_mask="generation-markers")
         if not check["assistant_tokens"]:
-            raise ValueError(f"assistant_only_loss is on but the chat template ({source}) marks no assistant tokens "
-                             "(no {% generation %} markers?); set model.chat_template: default or sft.assistant_only_loss: false")
+            raise ValueError(f"the chat template ({source}) has {{% generation %}} markers but marks no assistant "
+                             "tokens; set model.chat_template: default or sft.assistant_only_loss: false")
         if not check["eos_in_mask"]:
             raise ValueError(f"the chat template ({source}) leaves the EOS token {tokenizer.eos_token!r} out of the "
                              "assistant mask: the model would never learn to stop; put it inside {% generation %}")
+        return info
+    from mlift.chat_masks import TemplateMaskError, end_of_turn, mask_check
+
+    try:
+        eot = end_of_turn(tokenizer)
+        if eos_token is not None and eos_token != eot:
+            raise TemplateMaskError(f"model.eos_token {eos_token!r} is not what the chat template ({source}) ends an "
+                                    f"assistant turn with ({eot!r}): the model would learn to stop on {eot!r}")
+        if tokenizer.eos_token != eot:  # e.g. Llama-3.1 base (<|end_of_text|>), Gemma-3 (<eos>): stop where turns end
+            info["eos_replaced"] = tokenizer.eos_token
+            tokenizer.eos_token = eot
+        info.update(mask_check(tokenizer, eot), eos_token=eot, loss_mask="template-prefix")
+    except TemplateMaskError as exc:
+        raise ValueError(f"the chat template ({source}): {exc}") from None
     return info
 
 

@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     from mlift.languages import UnknownLanguageError
     from mlift.pending import PendingFailures
     from mlift.recipe import RecipeError
+    from mlift.textio import TextFileError
 
     if getattr(args, "shard", None):  # each array task writes its own request-cache file (see mlift/llm/cache.py)
         os.environ["MLIFT_CACHE_WRITER"] = "shard-" + args.shard.replace("/", "-of-")
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
-    except (RecipeError, UnknownLanguageError) as exc:
+    except (RecipeError, UnknownLanguageError, TextFileError) as exc:
         print(f"mlift {args.command}: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:  # a path named by the user that does not exist: a message, not a traceback

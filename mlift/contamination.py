@@ -12,10 +12,11 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.metrics import MultilingualTokenizer
 from mlift.recipe import RecipeError, Schema
@@ -38,7 +39,7 @@ def ngrams(text: str, n: int) -> Iterator[tuple[str, ...]]:
 
 class EvalSet(Schema):
     kind: Literal["xlsum", "flores", "mmlu", "okapi_mmlu", "global_mmlu", "mmmlu", "jsonl"]
-    path: str = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
+    path: InputPath = Field(description="xlsum: dir of <language>_test.jsonl; flores: dir of <code>.devtest; mmlu: dir of "
                                   "*_test.csv; okapi_mmlu: dir of <iso1>_<split>.json (Okapi m_MMLU); global_mmlu: "
                                   "Global-MMLU files, a file or glob (.parquet/.jsonl/.json/.csv: question, option_a.."
                                   "option_d); mmmlu: OpenAI MMMLU CSVs, a file or glob (Question, A..D); jsonl: a file "
@@ -60,7 +61,7 @@ def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
             lang = f.name[: -len("_test.jsonl")]
             if names is not None and lang not in names:
                 continue
-            for line in f.read_text(encoding="utf-8").splitlines():
+            for line in f.read_text(encoding="utf-8-sig").splitlines():
                 if line.strip():
                     row = json.loads(line)
                     for key in ("text", "summary", "title"):
@@ -71,12 +72,12 @@ def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
         for f in sorted(root.glob("*.devtest")):
             if codes is not None and f.stem not in codes:
                 continue
-            for line in f.read_text(encoding="utf-8").splitlines():
+            for line in f.read_text(encoding="utf-8-sig").splitlines():
                 if line.strip():
                     yield spec.name or f"flores_devtest/{f.stem}", line
     elif spec.kind == "mmlu":
         for f in sorted(root.glob("*_test.csv")):
-            with open(f, encoding="utf-8", newline="") as fh:
+            with open(f, encoding="utf-8-sig", newline="") as fh:
                 for row in csv.DictReader(fh):
                     choices = " ".join(row.get(f"choice{i}", "") for i in range(4))
                     yield spec.name or "mmlu_test", f"{row['question']} {choices}"
@@ -93,7 +94,7 @@ def eval_texts(spec: EvalSet) -> Iterator[tuple[str, str]]:
     else:
         files = _files(spec)
         for f in files:
-            for line in f.read_text(encoding="utf-8").splitlines():
+            for line in f.read_text(encoding="utf-8-sig").splitlines():
                 if line.strip():
                     row = json.loads(line)
                     for key in spec.fields:
@@ -115,7 +116,7 @@ def _okapi_texts(spec: EvalSet, root: Path) -> Iterator[tuple[str, str]]:
     if not files:
         raise RecipeError(f"eval set {root}: no Okapi m_MMLU files <lang>_{{{','.join(spec.splits)}}}.json")
     for f in files:
-        for row in json.loads(f.read_text(encoding="utf-8")):
+        for row in json.loads(f.read_text(encoding="utf-8-sig")):
             text = " ".join(str(row.get(k) or "") for k in ("instruction", "option_a", "option_b", "option_c", "option_d"))
             yield spec.name or f"okapi_mmlu/{f.stem}", text
 
@@ -127,12 +128,12 @@ def _table_rows(path: Path) -> Iterator[dict[str, Any]]:
 
         yield from pq.read_table(path).to_pylist()
     elif path.suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             yield from csv.DictReader(fh)
     elif path.suffix == ".json":
-        yield from json.loads(path.read_text(encoding="utf-8"))
+        yield from json.loads(path.read_text(encoding="utf-8-sig"))
     else:
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
             if line.strip():
                 yield json.loads(line)
 
@@ -177,8 +178,18 @@ class NgramIndex:
     @classmethod
     def build(cls, eval_sets: list[EvalSet], n: int = 13, boilerplate_texts: int | None = None) -> NgramIndex:
         index = cls(n, boilerplate_texts)
-        for spec in eval_sets:
-            index.add_all(eval_texts(spec))
+        for i, spec in enumerate(eval_sets):
+            before = sum(index.sizes.values())
+            try:
+                index.add_all(eval_texts(spec))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # bad JSON / rows: name the eval set
+                if isinstance(exc, RecipeError):
+                    raise
+                raise RecipeError(f"eval_sets.{i} ({spec.kind}, {spec.path}): unreadable: "
+                                  f"{type(exc).__name__}: {exc}") from None
+            if sum(index.sizes.values()) == before:  # an empty index would report every dataset clean
+                raise RecipeError(f"eval_sets.{i} ({spec.kind}, {spec.path}): no eval text read (is the path and "
+                                  "kind right? languages filtered out?)")
         index.boilerplate_ngrams = index.drop_boilerplate()
         return index
 
@@ -201,7 +212,7 @@ def record_text(rec: Record) -> str:
 
 class ContaminationRecipe(Schema):
     seed: int = 0
-    dataset: str = Field(description="an mlift run dir (dataset/*/shard-*.jsonl), a JSONL file or a glob")
+    dataset: Annotated[str, Reads(files="mlift.sources:local_files")] = Field(description="an mlift run dir (dataset/*/shard-*.jsonl), a JSONL file or a glob")
     output_dir: str
     num_shards: int = Field(1, ge=1)
     n: int = Field(13, ge=1, description="n-gram length in tokens (characters for scripts without spaces)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 from mlift.eval_configs import mmlu_config, mmlu_task_name, write_task
@@ -22,7 +23,7 @@ MMMLU_SLUGS = {"ar": "ar_xy", "bn": "bn_bd", "de": "de_de", "es": "es_la", "fr":
 
 def read_okapi(path: Path) -> list[dict]:
     """Okapi m_MMLU JSON (instruction, option_a..d, answer letter, id) -> normalised MMLU docs."""
-    rows = json.loads(path.read_text(encoding="utf-8"))
+    rows = json.loads(path.read_text(encoding="utf-8-sig"))
     return [{"id": str(r.get("id", i)), "question": r["instruction"].strip(),
              "choices": [str(r[f"option_{c}"]).strip() for c in "abcd"],
              "answer": LETTERS.index(str(r["answer"]).strip().upper())} for i, r in enumerate(rows)]
@@ -33,7 +34,7 @@ def read_hendrycks(paths: list[Path]) -> list[dict]:
     docs = []
     for path in paths:
         subject = path.stem.rsplit("_", 1)[0]
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             for i, r in enumerate(csv.DictReader(f)):
                 ans = r["answer"].strip()
                 docs.append({"id": f"{subject}-{i}", "subject": subject, "question": r["question"].strip(),
@@ -49,7 +50,7 @@ GLOBAL_FIELDS = ("sample_id", "subject", "subject_category", "question", "option
 
 def read_rows(path: Path) -> list[dict]:
     """A JSON array or JSONL file of rows."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".jsonl":
         return [json.loads(x) for x in text.splitlines() if x.strip()]
     return json.loads(text)
@@ -116,7 +117,12 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
         try:
             fewshot, source["fewshot"] = _mmlu_local(cfg, lang, cfg.fewshot_split, data_dir)
         except FileNotFoundError:
-            fewshot = None  # no dev split: few-shot examples come from the test split, as lm-eval does
+            fewshot = None  # no dev split: few-shot examples come from the test split, as lm-eval does: say so
+            source["fewshot"] = {"split": split, "note": f"no {cfg.fewshot_split} split under the data dir: few-shot "
+                                 f"examples are drawn from the evaluated {split} split (lm-eval leaves the question "
+                                 "itself out)"}
+            if pooled:
+                print(f"mlift eval: note: mmlu {lang.flores}: {source['fewshot']['note']}", file=sys.stderr)
     name = mmlu_task_name(cfg.format, lang)
     data = data_files(name, evaluated(test, fewshot, first, pooled), fewshot)
     write_task(tasks_dir, mmlu_config(cfg.format, lang, data, {"source": source}))

@@ -3,10 +3,12 @@ so mlift.eval_tasks (task building) and mlift.evaluate (the lm-eval run) both im
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
+from mlift.fingerprint import Reads
 from mlift.languages import LangCode
 from mlift.recipe import Schema
 
@@ -14,6 +16,18 @@ _BUDGET = ("None: ceil(budget_factor x the longest reference of the evaluated do
            "scripts an English-centric tokenizer splits finely still get room")
 _UNTIL = ("stop sequences; None: the template's end-of-turn with a chat template, else {default} (lm-eval always adds "
           "the tokenizer's EOS)")
+
+
+# The folders of a data root that the tasks read (mlift.eval_tasks, mlift.eval_mmlu): a corpus kept beside them in
+# the same root (../shared/data/udhr) is not eval data, and editing it must not make every eval stale.
+DATA_FOLDERS = ("flores200", "xlsum", "m_mmlu", "global_mmlu", "mmlu")
+
+
+def data_files(data_dir: str) -> list[Path] | None:
+    """The eval files under a data root, for the suite's fingerprint (mlift/fingerprint.py)."""
+    root = Path(data_dir)
+    files = sorted(f for d in DATA_FOLDERS if (root / d).is_dir() for f in (root / d).rglob("*") if f.is_file())
+    return files or None
 
 
 class XLSumTask(Schema):
@@ -53,10 +67,25 @@ class MMLUTask(Schema):
     subjects: list[str] | None = Field(None, description="hendrycks_csv: only these subjects")
 
 
+class LmEvalTask(Schema):
+    """Any lm-eval task or group by name, once per language; aggregated per language like mlift's own families."""
+
+    lm_eval: str = Field(description="task or group name; {iso1} (hi), {iso3} (hin), {flores} (hin_Deva) and {code} "
+                         "(from `codes`) are replaced per language, e.g. global_mmlu_full_{iso1}, belebele_{flores}")
+    langs: list[LangCode] | None = Field(None, description="None: the suite's langs")
+    codes: dict[str, str] = Field(default_factory=dict, description="FLORES code -> the benchmark's own language code, "
+                                  "for {code}")
+    family: str | None = Field(None, description="the report's family; None: the name up to its first placeholder")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="lm-eval task-config keys set on every task "
+                                      "of it (e.g. dataset_path: json + dataset_kwargs.data_files for local copies in "
+                                      "the hub layout); placeholders are replaced in strings")
+
+
 class EvalSuite(Schema):
     seed: int = 1234
     langs: list[LangCode] = Field(default_factory=lambda: ["hin_Deva", "arb_Arab", "zho_Hans", "fra_Latn"])
-    data_dir: str | None = Field(None, description="local data root (offline); None: sources marked local need it")
+    data_dir: Annotated[str | None, Reads(files="mlift.eval_suite:data_files")] = Field(
+        None, description="local data root (offline); None: sources marked local need it")
     xlsum: XLSumTask | None = None
     flores: FloresTask | None = None
     mmlu: MMLUTask | None = None
@@ -73,3 +102,15 @@ class EvalSuite(Schema):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's default); on a shared CPU "
                                 "node, more threads than free cores slows HF generation many times over")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
+    tasks: list[LmEvalTask] = Field(default_factory=list, description="lm-eval's own tasks/groups per language "
+                                    "(recipes/eval/standard_*.yaml)")
+
+    @field_validator("model_args")
+    @classmethod
+    def _typed_model_args(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # typed against lm-eval's own HFLM signature (imported only when there is something to check)
+        if not value or info.data.get("backend") != "hf":
+            return value
+        from mlift.passthrough import check_section, hflm_types
+
+        return check_section(value, hflm_types(), "lm-eval HFLM", extra_ok=True)

@@ -36,6 +36,7 @@ class TaskSpec:
     builtin: bool = False
     source: dict[str, Any] = field(default_factory=dict)
     generation: dict[str, Any] | None = None  # until, max_gen_toks and the rule that set it
+    run_as: str | None = None  # the name lm-eval is asked for when it is not `name` (a wrapper group with overrides)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,7 +133,7 @@ def _xlsum_rows(cfg: XLSumTask, lang: Language, split: str, data_dir: Path | Non
         rows, src = hub_rows(cfg.hub_id, lang.xlsum, split), {"hub_id": cfg.hub_id, "subset": lang.xlsum}
     else:
         path = need(Path(data_dir or ".") / "xlsum" / f"{lang.xlsum}_{split}.jsonl", "XL-Sum")
-        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
         src = {"path": str(path.resolve())}
     docs = [{**d, "rouge_mode": cfg.rouge_mode} for d in xlsum_docs(rows, lang, cfg.max_article_chars)]
     return docs, {**src, "split": split}
@@ -162,7 +163,7 @@ def _flores_lines(cfg: FloresTask, lang: Language, split: str, data_dir: Path | 
         rows = sorted(hub_rows(cfg.hub_id, subset, split), key=lambda r: int(r.get("id", 0)))
         return [r["text"] for r in rows], {"hub_id": cfg.hub_id, "subset": subset, "split": split}
     path = need(Path(data_dir or ".") / "flores200" / split / f"{lang.flores}.{split}", "FLORES-200")
-    return path.read_text(encoding="utf-8").rstrip("\n").split("\n"), {"path": str(path.resolve()), "split": split}
+    return path.read_text(encoding="utf-8-sig").rstrip("\n").split("\n"), {"path": str(path.resolve()), "split": split}
 
 
 def _flores_pair(cfg: FloresTask, lang: Language, pivot: Language, split: str,

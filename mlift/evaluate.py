@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from mlift import metrics
+from mlift.eval_lmeval import build_lmeval
 from mlift.eval_model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
 from mlift.eval_suite import EvalSuite
 from mlift.eval_tasks import Generation, TaskSpec, build_tasks
+from mlift.item_scores import write_items
 from mlift.records import write_json_atomic
 
 __all__ = ["EvalSuite", "run_eval", "model_spec", "flat_table"]  # EvalSuite lives in mlift.eval_suite
@@ -44,7 +46,8 @@ def model_spec(suite: EvalSuite, model: str, adapter: str | None) -> tuple[str, 
 
 def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None = None,
              manifest: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Evaluate and write `out/{results.json, samples/, table.csv, table.json, manifest.json}`; return the table."""
+    """Evaluate and write `out/{results.json, samples/, items.jsonl, table.csv, table.json, manifest.json}`; return the
+    table."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -64,13 +67,14 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     skipped: list[str] = []
     specs = build_tasks(out / "tasks", suite.langs, suite.xlsum, suite.flores, suite.mmlu, suite.data_dir,
                         limit=suite.limit, num_fewshot=suite.num_fewshot, skipped=skipped, generation=gen)
+    specs += build_lmeval(suite.tasks, suite.langs, out / "tasks")
     if not specs:
-        raise ValueError("the suite selects no task (enable xlsum, flores or mmlu, and check --langs)")
+        raise ValueError("the suite selects no task (enable xlsum, flores, mmlu or tasks, and check --langs)")
     # Scanning lm-eval's ~10k built-in YAMLs costs seconds; do it only when a built-in task is used.
     manager = TaskManager(include_path=str(out / "tasks"), include_defaults=any(s.builtin for s in specs))
     model_type, model_args = model_spec(suite, model, adapter)
     results = lm_eval.simple_evaluate(
-        model=model_type, model_args=model_args, tasks=[s.name for s in specs], num_fewshot=suite.num_fewshot,
+        model=model_type, model_args=model_args, tasks=[s.run_as or s.name for s in specs], num_fewshot=suite.num_fewshot,
         batch_size=suite.batch_size, device=suite.device, limit=suite.limit, log_samples=True,
         apply_chat_template=chat, fewshot_as_multiturn=chat and suite.num_fewshot > 0,
         task_manager=manager, random_seed=suite.seed, numpy_random_seed=suite.seed, torch_random_seed=suite.seed,
@@ -78,6 +82,7 @@ def run_eval(suite: EvalSuite, model: str, out: str | Path, adapter: str | None 
     )
     table = flat_table(results, specs, model)
     write_results(out, results, table)
+    write_items(out, [s.to_json() for s in specs])  # per-item scores for the report's intervals and tests
     write_json_atomic(out / "manifest.json", {
         **(manifest or {}), "model": model, "adapter": adapter, "backend": suite.backend, "lm_eval_model": model_type,
         "model_args": model_args, "apply_chat_template": chat, "chat_template": template, "batch_size": suite.batch_size,
@@ -108,6 +113,8 @@ def flat_table(results: dict[str, Any], specs: list[TaskSpec], model: str) -> li
                 continue
             metric, filt = key.split(",", 1)
             stderr = scores.get(f"{metric}_stderr,{filt}")
+            if filt != "none":  # a task scored under several filters (e.g. MGSM) gives one metric per filter
+                metric = f"{metric}({filt})"
             rows.append({"model": model, "task": spec.name, "family": spec.family, "lang": spec.lang,
                          "direction": spec.direction, "metric": metric, "value": _num(value),
                          "stderr": _num(stderr) if isinstance(stderr, (int, float)) else None, "n": n})

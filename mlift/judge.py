@@ -1,7 +1,9 @@
 """Pairwise LLM judge (the Pinch protocol): the judge sees both answers in both orders; model A wins only if chosen
-both times, loses only if model B is chosen both times, anything else (including an unreadable verdict) is a tie.
-Score = mean of win 1 / tie 0.5 / loss 0, per language and overall; `score_pct` is the same in % (the paper's
-figures: 50 = parity with the reference).
+both times, loses only if model B is chosen both times; the same position chosen in both orders is a tie (and counted
+as position bias). Score = mean of win 1 / tie 0.5 / loss 0, per language and overall; `score_pct` is the same in %
+(the paper's figures: 50 = parity with the reference). A pair whose verdict could not be read, or whose request failed,
+is not a tie: it is excluded from the score and counted per language (a judge that answers off-format would otherwise
+pull every score toward 50, the very line the paper reads); above `max_excluded_rate` the judge job fails.
 
 Model B is one answer file, or, as Pinch ran it, a reference per language (`reference_by_lang`): the prompts in
 language L are compared with the answers of the model tuned only on L."""
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from mlift.fingerprint import InputPath, PromptRef
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
 from mlift.recipe import RecipeError, Schema
@@ -32,7 +35,7 @@ _NAMED = re.compile(r"\b(?:response|output|assistant)\s*\(?([AB])\)?(?![\w])", r
 
 
 class AnswersFile(Schema):
-    path: str = Field(description="JSONL with id, lang, instruction (or prompt) and response (or output)")
+    path: InputPath = Field(description="JSONL with id, lang, instruction (or prompt) and response (or output)")
     name: str | None = Field(None, description="shown in reports; default: the file name")
 
 
@@ -45,10 +48,12 @@ class JudgeRecipe(Schema):
         None, description="instead of model_b: per language, the reference model's answers (Pinch: the model tuned "
                           "only on that language); a language without one is not judged")
     judge: LLMConfig
-    prompt: str = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
+    prompt: PromptRef = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
     chat: bool = Field(True, description="send the prompt as a user message (False: as a raw completion prompt)")
     langs: list[LangCode] | None = None
     limit: int | None = Field(None, ge=1, description="only the first N shared prompts")
+    max_excluded_rate: float = Field(0.05, ge=0, le=1, description="a language with a larger share of pairs excluded "
+                                     "(verdict unreadable, or the request failed for good) fails the job")
 
     @model_validator(mode="after")
     def _one_b(self) -> JudgeRecipe:
@@ -146,8 +151,11 @@ def parse_verdict(text: str | None) -> Verdict | None:
     return named.pop() if len(named) == 1 else None  # type: ignore[return-value]
 
 
-def combine(verdict_ab: Verdict | None, verdict_ba: Verdict | None) -> Outcome:
-    """Outcome for model A. verdict_ab: A shown first (A wins by 'A'); verdict_ba: order swapped (A wins by 'B')."""
+def combine(verdict_ab: Verdict | None, verdict_ba: Verdict | None) -> Outcome | None:
+    """Outcome for model A. verdict_ab: A shown first (A wins by 'A'); verdict_ba: order swapped (A wins by 'B').
+    None when a verdict is missing: the pair is excluded from the score, never a tie."""
+    if verdict_ab is None or verdict_ba is None:
+        return None
     if verdict_ab == "A" and verdict_ba == "B":
         return "win"
     if verdict_ab == "B" and verdict_ba == "A":
@@ -165,16 +173,61 @@ def judge_prompts(template: str, instruction: str, response_a: str, response_b: 
     return first, second
 
 
-def aggregate(outcomes: list[tuple[str, Outcome]]) -> dict[str, dict[str, Any]]:
-    """[(lang, outcome)] -> {lang: {score, win, tie, loss, n}} plus an 'all' row."""
-    groups: dict[str, list[Outcome]] = defaultdict(list)
-    for lang, outcome in outcomes:
-        groups[lang].append(outcome)
-        groups["all"].append(outcome)
+def exclusion(verdict_ab: Verdict | None, verdict_ba: Verdict | None, errors: list[str | None]) -> str | None:
+    """Why a pair is not scored: "failed" (a request failed for good), "pending" (a transient failure: a rerun asks
+    again), "unparsed" (the judge answered, off-format); None when both verdicts were read."""
+    from mlift.llm.base import is_transient
+
+    if any(e and not is_transient(e) for e in errors):
+        return "failed"
+    if any(errors):
+        return "pending"
+    return "unparsed" if verdict_ab is None or verdict_ba is None else None
+
+
+EXCLUDED = ("unparsed", "failed", "pending")
+
+
+def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Judgment rows ({lang, verdict_ab, verdict_ba, excluded}) -> per language, plus an 'all' row: score over the
+    scored pairs (None if none), win/tie/loss, n (scored), the excluded pairs by reason and their share of all pairs
+    (`excluded_rate`, unparsed + failed), and position bias: `same_position` pairs where the judge chose the same
+    slot in both orders (first / second), and its share of the scored pairs."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row["lang"]].append(row)
+        groups["all"].append(row)
     table = {}
     for lang in sorted(groups, key=lambda k: (k == "all", k)):
         items = groups[lang]
-        counts = {k: sum(1 for o in items if o == k) for k in POINTS}
-        score = sum(POINTS[o] for o in items) / len(items)
-        table[lang] = {"score": score, "score_pct": round(100 * score, 2), **counts, "n": len(items)}
+        scored = [r for r in items if not r.get("excluded")]
+        outcomes = [combine(r["verdict_ab"], r["verdict_ba"]) for r in scored]
+        counts = {k: sum(1 for o in outcomes if o == k) for k in POINTS}
+        score = sum(POINTS[o] for o in outcomes if o) / len(outcomes) if outcomes else None
+        excluded = {k: sum(1 for r in items if r.get("excluded") == k) for k in EXCLUDED}
+        first = sum(1 for r in scored if r["verdict_ab"] == r["verdict_ba"] == "A")
+        second = sum(1 for r in scored if r["verdict_ab"] == r["verdict_ba"] == "B")
+        table[lang] = {"score": score, "score_pct": None if score is None else round(100 * score, 2), **counts,
+                       "n": len(outcomes), **excluded, "pairs": len(items),
+                       "excluded_rate": (excluded["unparsed"] + excluded["failed"]) / len(items),
+                       "same_position": first + second, "same_first": first, "same_second": second,
+                       "same_position_rate": (first + second) / len(outcomes) if outcomes else None}
     return table
+
+
+def summary_line(lang: str, s: dict[str, Any]) -> str:
+    """One console line per language: the score and what it leaves out."""
+    score = "  n/a " if s["score_pct"] is None else f"{s['score_pct']:6.2f}"
+    same = "-" if s["same_position_rate"] is None else f"{100 * s['same_position_rate']:.0f}%"
+    pending = f", pending {s['pending']}" if s["pending"] else ""
+    return (f"{lang:<10} score={score}  win={s['win']} tie={s['tie']} loss={s['loss']}  n={s['n']}  "
+            f"excluded={s['unparsed'] + s['failed']}/{s['pairs']} ({100 * s['excluded_rate']:.1f}%: unparsed "
+            f"{s['unparsed']}, failed {s['failed']}{pending})  same position in both orders {s['same_position']} "
+            f"({same}; first {s['same_first']}, second {s['same_second']})")
+
+
+def over_threshold(table: dict[str, dict[str, Any]], limit: float) -> list[str]:
+    """A message per language whose share of excluded pairs is above the recipe's limit."""
+    return [f"{lang}: {s['unparsed'] + s['failed']} of {s['pairs']} pairs ({100 * s['excluded_rate']:.1f}%) have no "
+            f"readable verdict (unparsed {s['unparsed']}, failed {s['failed']}), above max_excluded_rate "
+            f"{100 * limit:g}%" for lang, s in table.items() if lang != "all" and s["excluded_rate"] > limit]

@@ -142,6 +142,29 @@ def _flores200_tokenizer():
             "The other metrics (BLEU, chrF++) do not need it and are still computed.") from exc
 
 
+def bleu_tokenizer(lang: str | None) -> str:
+    """sacrebleu's tokenizer for BLEU into `lang` (a FLORES code): 13a splits on spaces and punctuation, so Chinese
+    and Japanese, written without spaces, would be scored as whole sentences. Chinese: sacrebleu's `zh`; Japanese:
+    `ja-mecab` where its extra is installed (pip install 'sacrebleu[ja]'), else characters (`char`)."""
+    script = (lang or "").split("_")[0]
+    if script == "zho":
+        return "zh"
+    if script == "jpn":
+        return "ja-mecab" if _has_mecab() else "char"
+    return "13a"
+
+
+@cache
+def _has_mecab() -> bool:
+    try:
+        from sacrebleu.tokenizers.tokenizer_ja_mecab import TokenizerJaMecab
+
+        TokenizerJaMecab()
+        return True
+    except (ImportError, RuntimeError):
+        return False
+
+
 def _check_parallel(predictions: list[str], references: list[str]) -> None:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
@@ -153,7 +176,7 @@ def corpus_metric(name: str, refs: list[str], preds: list[str], lang: str | None
     if name in ROUGE_TYPES:
         return rouge(preds, refs, lang=lang, types=(name,), mode=rouge_mode)[name]
     if name == "bleu":
-        return bleu(preds, refs)
+        return bleu(preds, refs, tokenize=bleu_tokenizer(lang))
     if name == "spbleu":
         return spbleu(preds, refs)
     if name == "chrf++":

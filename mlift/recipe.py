@@ -37,10 +37,24 @@ class Recipe(Generic[T]):
     path: Path | None
     overrides: list[str]
     resolved: dict[str, Any]
+    files: dict[str, Any] | None = None  # the files it names, fingerprinted on first use (mlift/fingerprint.py)
+
+    def named_files(self, known: dict[str, Any] | None = None) -> dict[str, Any]:
+        """key path -> fingerprint of every file the recipe names (inputs, prompts, few-shot files, templates);
+        `known`: an earlier record whose hashes are reused for files whose size and mtime did not change."""
+        if self.files is None:
+            from mlift.fingerprint import recipe_files
+
+            self.files = recipe_files(type(self.cfg), self.resolved, known)
+        return self.files
 
     @property
     def hash(self) -> str:
-        return recipe_hash(self.resolved)
+        """Of the resolved keys and the content of the files they name: an edited prompt or input is another recipe."""
+        from mlift.fingerprint import files_digest
+
+        files = self.named_files()
+        return recipe_hash({**self.resolved, "_files": files_digest(files)} if files else self.resolved)
 
     @property
     def seed(self) -> int | None:
@@ -53,6 +67,7 @@ class Recipe(Generic[T]):
             "hash": self.hash,
             "seed": self.seed,
             "resolved": self.resolved,
+            "files": self.named_files(),
         }
 
 
@@ -148,8 +163,9 @@ def _display_path(data: Any, loc: tuple[Any, ...]) -> tuple[str, ...]:
 
 
 def format_validation_error(exc: ValidationError, data: Any, source: str, lines: dict[tuple[str, ...], int]) -> str:
-    out = [f"{source}: invalid recipe ({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"]
-    for err in exc.errors():
+    errors = _expand_passthrough(exc.errors())
+    out = [f"{source}: invalid recipe ({len(errors)} problem{'s' if len(errors) > 1 else ''})"]
+    for err in errors:
         path = _display_path(data, tuple(err["loc"]))
         if err["type"] == "union_tag_invalid":  # name the tag key itself, e.g. translator.llm.backend
             path = (*path, str(err.get("ctx", {}).get("discriminator", "")).strip("'"))
@@ -169,10 +185,26 @@ def format_validation_error(exc: ValidationError, data: Any, source: str, lines:
             msg = "required key is missing"
         elif err["type"] == "union_tag_invalid":
             msg = f"{err['ctx']['tag']!r} is not one of {err['ctx']['expected_tags']}"
+        elif err["type"] == "passthrough":
+            msg = err["msg"]
         else:
             msg = f"{err['msg']} (got {err.get('input')!r})"
         out.append(f"  {where}: {key}: {msg}")
     return "\n".join(out)
+
+
+def _expand_passthrough(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A pass-through section's error (mlift.passthrough) becomes one error per key, located at that key."""
+    from mlift.passthrough import PassthroughError
+
+    out = []
+    for err in errors:
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PassthroughError):
+            out.extend({"loc": (*err["loc"], key), "type": "passthrough", "msg": msg} for key, msg in cause.problems)
+        else:
+            out.append(err)
+    return out
 
 
 _SCHEMA_FIELDS: dict[tuple[Any, ...], list[str]] = {}
@@ -236,7 +268,7 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         path = Path(path)
         if not path.is_file():
             raise RecipeError(f"{path}: recipe file not found")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -251,5 +283,14 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         keys, value = parse_override(item)
         apply_override(data, keys, value)
     cfg = validate_recipe(schema, data, source + (f" (with --set {' '.join(overrides)})" if overrides else ""), text)
+    if "output_dir" in type(cfg).model_fields:
+        from mlift.outdir import output_dir_problem
+
+        problem = output_dir_problem(cfg.output_dir)
+        if problem:
+            line = None if any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides) else \
+                _key_lines(text).get(("output_dir",))
+            where = source + (f" (with --set {' '.join(overrides)})" if overrides else "") + (f":{line}" if line else "")
+            raise RecipeError(f"{where}: output_dir: {problem}")
     resolved = cfg.model_dump(mode="json")
     return Recipe(cfg=cfg, path=path, overrides=list(overrides), resolved=resolved)

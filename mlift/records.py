@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from mlift.textio import strip_bom
+
 RESERVED = ("id", "lang", "meta")
 
 
@@ -81,6 +83,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
         return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            raw = strip_bom(raw, first=lineno == 1)
             if not raw.strip():
                 continue
             try:
@@ -96,11 +99,11 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
 
 def _json_array(path: Path) -> list[Any] | None:
     with open(path, "rb") as fh:
-        head = fh.read(4096).lstrip()
+        head = strip_bom(fh.read(4096), first=True).lstrip()
     if not head.startswith(b"["):
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None  # not one array after all: read line by line, each bad line reported
     return data if isinstance(data, list) else None

@@ -10,9 +10,7 @@ index.html. Optionally the same tables to W&B (offline works).
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import json
 import math
 import os
@@ -25,12 +23,29 @@ from typing import Any
 import yaml
 
 from mlift.report_averages import AverageSet, comparable_averages
+from mlift.report_html import html_page
+from mlift.report_items import (
+    STATS_FIELDS,
+    cell_stats,
+    errors,
+    fidelity_rows,
+    interval_latex,
+    interval_tables,
+    load_items,
+    mark_not_significant,
+    missing_lines,
+    reference_verdicts,
+    stats_row,
+)
 from mlift.report_references import reference_facts, reference_rows, relative_pct
 from mlift.report_rouge import rouge_lines, rouge_setups
 
-FAMILY_ORDER = ["xlsum", "flores", "mmlu"]
+FAMILY_ORDER = ["xlsum", "flores", "mmlu", "fidelity"]
 # The headline metric(s) of each task family, in the papers' terms.
-DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"]}
+# fidelity: % of a generative task's outputs in the asked language (mlift.report_items), its metric the task family.
+# families from lm-eval's own tasks (eval suite `tasks:`); a filter other than "none" is named in brackets
+OTHER_METRICS = ["acc", "exact_match", "exact_match(flexible-extract)", "exact_match(remove_whitespace)"]
+DEFAULT_METRICS = {"xlsum": ["rougeL"], "flores": ["chrf++", "spbleu"], "mmlu": ["acc"], "fidelity": ["xlsum", "flores"]}
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Comparison:
     averages: list[AverageSet] = field(default_factory=list)  # the languages behind each average column
     rouge: dict[str, list[str]] = field(default_factory=dict)  # label -> how its ROUGE was computed (from manifests)
     rouge_notes: list[str] = field(default_factory=list)  # where that deviates from the XL-Sum authors' setup
+    stats: dict[tuple[str, str], Any] = field(default_factory=dict)  # (label, column) -> report_items.CellStats
 
     def cell(self, label: str, col: Column) -> Cell:
         return self.cells.get((label, col.name), Cell())
@@ -145,9 +161,10 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
     lang_rank = {lang: i for i, lang in enumerate(dict.fromkeys(r["lang"] for r in rows))}  # as the suite lists them
     for row in rows:
         family, metric = row["family"], row["metric"]
-        if metric not in metrics.get(family, []):
+        if metric not in metrics.get(family, OTHER_METRICS):
             continue
-        value = float(row["value"]) * (100.0 if scale and family == "mmlu" and metric == "acc" else 1.0)
+        value = float(row["value"]) * (100.0 if scale and metric.split("(")[0] in ("acc", "acc_norm", "exact_match")
+                                       else 1.0)
         col = Column(family, metric, row["lang"], row.get("direction"))
         columns.setdefault(col.name, col)
         per_seed[(row["label"], col.name)][row["seed"]] = value
@@ -165,7 +182,7 @@ def build_comparison(rows: list[dict[str, Any]], seeds: dict[str, list], sources
 
     def order(col: Column) -> tuple:
         fam = FAMILY_ORDER.index(col.family) if col.family in FAMILY_ORDER else 99
-        return (fam, metrics.get(col.family, []).index(col.metric), col.direction or "", col.lang == "avg",
+        return (fam, metrics.get(col.family, OTHER_METRICS).index(col.metric), col.direction or "", col.lang == "avg",
                 lang_rank.get(col.lang, 0))
 
     ordered = sorted([*columns.values(), *avg_cols.values()], key=order)
@@ -222,11 +239,14 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
             cells = []
             for c in avg_cols:
                 d = by_key.get((label, c.name))
-                cells.append(f"{_fmt(d['delta'], sign=True)} ({_fmt(d['delta_pct'], sign=True)}%)" if d else "–")
+                st = comp.stats.get((label, c.name))
+                p = f" p={st.vs.p:.3f}{'' if st.vs.significant else ' n.s.'}" if st and st.vs else ""
+                cells.append(f"{_fmt(d['delta'], sign=True)} ({_fmt(d['delta_pct'], sign=True)}%){p}" if d else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     if refs:
-        lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours |", "|---|---|---|---|"]
+        lines += ["## Published figures beside ours", "", "| claim | metric | paper | ours | verdict |",
+                  "|---|---|---|---|---|"]
         for r in refs:
             vs = f" vs {r['baseline']}" if r.get("baseline") else ""
             if "relative_pct" in r:
@@ -234,7 +254,10 @@ def markdown(comp: Comparison, baseline: str | None, delta_rows: list[dict[str, 
             else:
                 paper = " / ".join(f"{_fmt(float(x), 1, sign=True)}" for x in r["delta_points"]) + " points"
                 ours = f"{_fmt(r.get('ours_points'), sign=True)} points" if r.get("ours_points") is not None else "–"
-            lines.append(f"| {r['claim']} ({r['ours']}{vs}) | {r.get('column') or '–'} | {paper} | {ours} |")
+            if r.get("ours_ci"):
+                ours += f" [{_fmt(r['ours_ci'][0], sign=True)}, {_fmt(r['ours_ci'][1], sign=True)}]"
+            lines.append(f"| {r['claim']} ({r['ours']}{vs}) | {r.get('column') or '–'} | {paper} | {ours} | "
+                         f"{r.get('verdict', '–')}: {r.get('verdict_why', '')} |")
         notes = [n for r in refs for n in (r.get("metric_note"), r.get("delta_note")) if n]
         lines += ["", *[f"Note: {n}." for n in dict.fromkeys(notes)],
                   "Papers: " + "; ".join(dict.fromkeys(r["paper"] for r in refs)), ""]
@@ -264,7 +287,8 @@ def write_csv(comp: Comparison, path: Path, delta_rows: list[dict[str, Any]]) ->
     by_key = {(d["label"], d["column"]): d for d in delta_rows}
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["dataset", "family", "metric", "lang", "direction", "mean", "std", "n_seeds", "delta", "delta_pct"])
+        w.writerow(["dataset", "family", "metric", "lang", "direction", "mean", "std", "n_seeds", "delta", "delta_pct",
+                    *STATS_FIELDS])
         for label in comp.labels:
             for c in comp.columns:
                 cell = comp.cell(label, c)
@@ -272,7 +296,8 @@ def write_csv(comp: Comparison, path: Path, delta_rows: list[dict[str, Any]]) ->
                     continue
                 d = by_key.get((label, c.name), {})
                 w.writerow([label, c.family, c.metric, c.lang, c.direction or "", cell.mean, cell.std or "",
-                            len(cell.values), d.get("delta", ""), d.get("delta_pct", "")])
+                            len(cell.values), d.get("delta", ""), d.get("delta_pct", ""),
+                            *stats_row(comp.stats.get((label, c.name)))])
 
 
 def plot(comp: Comparison, out: Path) -> list[Path]:
@@ -287,6 +312,9 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
     for c in comp.columns:
         groups[(c.family, c.metric, c.direction)].append(c)
     for (family, metric, direction), cols in groups.items():
+        if all(comp.cell(label, c).mean is None or math.isnan(comp.cell(label, c).mean)
+               for label in comp.labels for c in cols):
+            continue  # no value in any arm: the Markdown says why (missing_lines), no empty frame
         fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(cols) * max(1, len(comp.labels)) / 2), 3.6))
         width = 0.8 / max(1, len(comp.labels))
         for k, label in enumerate(comp.labels):
@@ -294,11 +322,14 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
             xs = [i + k * width for i in range(len(cols))]
             stds = [c.std for c in cells]
             yerr = [x or 0 for x in stds] if any(x is not None for x in stds) else None  # no bars for one seed
+            yerr = errors(comp, comp.stats, label, cols) or yerr  # the 95% CI where there are per-item scores
             ax.bar(xs, [c.mean or 0 for c in cells], width, yerr=yerr, label=label, capsize=2)
+            mark_not_significant(ax, comp.stats, label, cols, xs)
         ax.set_xticks([i + width * (len(comp.labels) - 1) / 2 for i in range(len(cols))], [c.lang for c in cols])
         title = f"{family} {metric}" + (f" ({direction})" if direction else "")
         ax.set_title(title)
-        ax.set_ylabel(metric)
+        ax.set_ylabel("% of outputs in the asked language" if family == "fidelity" else metric)
+        ax.set_ylim(0, 100.0 if family == "fidelity" else max(ax.get_ylim()[1], 1.0))  # all-zero bars: an axis
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out / f"{family}_{metric}{'_' + direction if direction else ''}.png".replace("+", "p").replace("/", "-")
@@ -306,42 +337,6 @@ def plot(comp: Comparison, out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
-
-
-def html_page(md_text: str, comp: Comparison, images: list[Path]) -> str:
-    """Self-contained: tables as HTML, charts inlined as base64."""
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mlift comparison</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
-             "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child"
-             "{text-align:left}</style></head><body>"]
-    in_table = False
-    for line in md_text.splitlines():
-        if line.startswith("|") and set(line.replace("|", "").strip()) <= set("-"):
-            continue
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                parts.append("<table>")
-                in_table = True
-            parts.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            parts.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip():
-            parts.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        parts.append("</table>")
-    for img in images:
-        data = base64.b64encode(img.read_bytes()).decode()
-        parts.append(f"<figure><img alt='{html.escape(img.stem)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{html.escape(img.stem)}</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def log_wandb(comp: Comparison, delta_rows: list[dict[str, Any]], project: str | None, group: str | None,
@@ -374,16 +369,21 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
     rows, seeds, sources = load_rows(results)
     if not any(not math.isnan(float(r["value"])) for r in rows):
         raise ValueError("no metric values in the given results")
+    items = load_items(seeds, sources)
+    rows += fidelity_rows(items)
     comp = build_comparison(rows, seeds, sources, metrics)
+    comp.stats = cell_stats(comp, items, baseline)
     comp.rouge, comp.rouge_notes = rouge_setups(results)
     delta_rows = deltas(comp, baseline) if baseline else []
     refs, facts = [], []
     if references and Path(references).is_file():
         published = yaml.safe_load(Path(references).read_text()) or []
         refs, facts = reference_rows(comp, published), reference_facts(comp, published)
-    md_text = markdown(comp, baseline, delta_rows, refs, note, facts)
+        reference_verdicts(comp, items, refs)
+    md_text = "\n".join([markdown(comp, baseline, delta_rows, refs, note, facts), *missing_lines(comp),
+                         *interval_tables(comp, comp.stats, baseline)])
     (out / "table.md").write_text(md_text + "\n", encoding="utf-8")
-    (out / "table.tex").write_text(latex(comp), encoding="utf-8")
+    (out / "table.tex").write_text(latex(comp) + "\n" + interval_latex(comp, comp.stats), encoding="utf-8")
     write_csv(comp, out / "table.csv", delta_rows)
     images = plot(comp, out)
     (out / "index.html").write_text(html_page(md_text, comp, images), encoding="utf-8")
@@ -393,6 +393,7 @@ def make_report(results: list[str], out: str | Path, baseline: str | None = None
                "plots": [p.name for p in images],
                "docs_per_cell": comp.docs, "note": note, "wandb_dir": wandb_dir,
                "averages": {a.column: {"langs": a.langs, "excluded": a.excluded} for a in comp.averages},
-               "rouge": comp.rouge, "rouge_notes": comp.rouge_notes}
+               "rouge": comp.rouge, "rouge_notes": comp.rouge_notes,
+               "intervals": {f"{k[0]}/{k[1]}": stats_row(v, as_dict=True) for k, v in comp.stats.items()}}
     write_json_atomic(out / "report.json", summary)
     return summary

@@ -32,22 +32,31 @@ def write_input_shards(input_dir: Path, items: list[Record | BadLine], n: int, e
 
 
 def guard_run_dir(run_dir: str | Path, recipe: Any) -> None:
-    """Resume only the same recipe: another recipe's finished shards would otherwise be silently reused.
+    """Resume only the same recipe, with the same content in every file it names (inputs, prompts, few-shot files,
+    templates): another recipe's finished shards, or shards made from an older input, would be silently reused.
 
     The directory belongs to a recipe only once that recipe produced data there (a shard marker, a pending ledger,
     sharded input): a first run that failed on its input (a missing file, a bad value) leaves it free for the
     corrected recipe, which then claims it."""
-    from mlift.recipe import RecipeError
+    from mlift.fingerprint import changed_files
+    from mlift.recipe import RecipeError, recipe_hash
 
     stamp = Path(run_dir) / "_recipe.json"
-    if stamp.exists():
-        old = json.loads(stamp.read_text())
-        if old.get("hash") == recipe.hash:
-            return
-        if holds_data(run_dir):
-            raise RecipeError(f"{run_dir} holds a run of another recipe (hash {old.get('hash')}, this one {recipe.hash}); "
-                              "use a new output_dir, or delete the old run")
-    write_json_atomic(stamp, {"hash": recipe.hash, "resolved": recipe.resolved})
+    old = json.loads(stamp.read_text()) if stamp.exists() else None
+    files = recipe.named_files(known=(old or {}).get("files"))  # unchanged files (size, mtime) are not read again
+    if old is not None and old.get("hash") != recipe.hash and holds_data(run_dir):
+        legacy = "files" not in old and old.get("hash") == recipe_hash(recipe.resolved)  # stamped before files counted
+        if not legacy:
+            changed = changed_files(old.get("files") or {}, files)
+            if old.get("resolved") == recipe.resolved and changed:
+                raise RecipeError(f"{run_dir} holds a run made from other file contents; a file the recipe names "
+                                  f"changed since: {'; '.join(changed)}. Its finished shards would be reused with the "
+                                  f"old content: use a new output_dir, or move {run_dir} aside to rerun from scratch")
+            raise RecipeError(f"{run_dir} holds a run of another recipe (hash {old.get('hash')}, this one {recipe.hash})"
+                              + (f"; files changed: {'; '.join(changed)}" if changed else "")
+                              + "; use a new output_dir, or delete the old run")
+    if old is None or old.get("hash") != recipe.hash or old.get("files") != files:
+        write_json_atomic(stamp, {"hash": recipe.hash, "resolved": recipe.resolved, "files": files})
 
 
 def holds_data(run_dir: str | Path) -> bool:

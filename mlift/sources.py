@@ -14,10 +14,11 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from mlift.fingerprint import Reads
 from mlift.recipe import RecipeError, Schema
 from mlift.records import BadLine, Record, dumps, read_jsonl
 
@@ -26,7 +27,8 @@ ALPACA = {"instruction": "instruction", "input": "input", "output": "output"}
 
 
 class DataSource(Schema):
-    path: str = Field(description="a file (.jsonl/.json/.parquet), a directory, a glob, or an HF hub id")
+    path: Annotated[str, Reads(files="mlift.sources:local_files")] = Field(
+        description="a file (.jsonl/.json/.parquet), a directory, a glob, or an HF hub id")
     format: Literal["auto", "chat", "prompt_completion", "alpaca"] = Field(
         "auto", description="auto: per row, messages, else prompt/completion, else instruction/output")
     columns: dict[str, str] = Field(default_factory=dict, description="our name -> the source's column, e.g. Dolly: "
@@ -77,6 +79,14 @@ def source_files(src: DataSource) -> list[Path] | None:
     return None
 
 
+def local_files(path: str) -> list[Path] | None:
+    """The files a source path reads (for the recipe's fingerprint); None for a hub id or a path not there."""
+    try:
+        return source_files(DataSource(path=path))
+    except RecipeError:
+        return None
+
+
 def fingerprint(src: DataSource) -> str:
     """Changes when the source's files (path, size, mtime) or its settings change; hub ids: the settings."""
     h = hashlib.sha256(src.model_dump_json().encode())
@@ -106,7 +116,7 @@ def _rows(src: DataSource) -> Iterator[tuple[str, int, Any]]:
                     n += 1
                     yield str(f), n, row
         elif f.suffix == ".json":
-            text = f.read_text(encoding="utf-8")
+            text = f.read_text(encoding="utf-8-sig")
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -214,6 +224,10 @@ class SourceRead:
         self.bad: list[BadLine] = []
         for item in iter_source(src):
             (self.bad if isinstance(item, BadLine) else self.records).append(item)
+        if not self.records:  # the wrong file or format: an empty mixture or a "0/0 contaminated" would follow
+            first = "; ".join(f"{b.source}:{b.line}: {b.reason[:160]}" for b in self.bad[:3])
+            raise RecipeError(f"data source {src.path}: no readable record"
+                              + (f" ({len(self.bad)} unreadable; first: {first})" if self.bad else " (empty)"))
         self.info = {"path": src.path, "fingerprint": fingerprint(src), "records": len(self.records),
                      "bad_lines": len(self.bad)}
 

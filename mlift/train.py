@@ -11,17 +11,16 @@ validated against TRL's SFTConfig), optional LoRA, W&B grouping and Slurm resour
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from mlift.fingerprint import ChatTemplateRef
 from mlift.recipe import Recipe, Schema
 from mlift.train_data import DatasetSource
 
@@ -33,7 +32,7 @@ class ModelCfg(Schema):
     name_or_path: str = Field(description="HF hub id or local directory")
     revision: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    chat_template: str | None = Field(
+    chat_template: ChatTemplateRef | None = Field(
         None, description="None: the tokenizer's, or mlift's default when it has none; 'default'; 'tokenizer'; "
                           "a .jinja file; or an inline Jinja string")
     eos_token: str | None = Field(None, description="EOS to train (must be in the vocabulary)")
@@ -94,24 +93,11 @@ class TrainRecipe(Schema):
 
     @field_validator("sft")
     @classmethod
-    def _known_sft_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        fields = sft_fields()
-        for key in value:
-            if key in OWNED_SFT_KEYS:
-                raise ValueError(f"sft.{key}: set it at the top level ({OWNED_SFT_KEYS[key]}: ...)")
-            if key not in fields:
-                import difflib
+    def _typed_sft(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # names, types and ranges from TRL's SFTConfig itself; `1e-3` read by YAML as text becomes a number
+        from mlift.passthrough import TRAINING_RANGES, check_section, sft_types
 
-                near = difflib.get_close_matches(key, fields, n=3)
-                raise ValueError(f"unknown SFTConfig key sft.{key}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
-        return value
-
-
-@cache
-def sft_fields() -> frozenset[str]:
-    from trl import SFTConfig
-
-    return frozenset(f.name for f in dataclasses.fields(SFTConfig) if f.init)
+        return check_section(value, sft_types(), "SFTConfig", TRAINING_RANGES, OWNED_SFT_KEYS)
 
 
 def load_train_recipe(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
@@ -207,13 +193,30 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
     from mlift.train_data import build_mixture
 
     cfg = recipe.cfg
-    args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    try:
+        args = build_sft_config(recipe)  # first: under accelerate/DeepSpeed it sets up the distributed state
+    except ValueError as exc:  # SFTConfig's own cross-field checks (e.g. load_best_model_at_end without evaluation)
+        from mlift.recipe import RecipeError
+
+        raise RecipeError(f"{recipe.path}: sft: TRL's SFTConfig refuses these settings: {exc}") from None
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
-    chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token, args.assistant_only_loss)
+    try:
+        chat_info = prepare_tokenizer(tokenizer, cfg.model.chat_template, cfg.model.eos_token,
+                                      args.assistant_only_loss)
+    except ValueError as exc:
+        from mlift.recipe import RecipeError
+
+        raise RecipeError(f"{cfg.model.name_or_path}: {exc}") from None
     with args.main_process_first(desc="load and mix datasets"):
         dataset, data_info = build_mixture(cfg.data.datasets, cfg.seed, cfg.data.shuffle)
-    dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
+        dataset = dataset.select_columns(["messages"])  # lang/meta stay out of the collator
+        if chat_info["loss_mask"] == "template-prefix":
+            from mlift.chat_masks import trainer_dataset
+
+            dataset = trainer_dataset(dataset, tokenizer, chat_info, args)
+    if data_info.get("bad_lines"):
+        log(f"{data_info['bad_lines']} malformed data row(s) left out, see {data_info['quarantine']}")
     peft_config = None
     if cfg.lora:
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
@@ -287,12 +290,16 @@ def train(recipe: Recipe[TrainRecipe], resume: bool = False) -> dict[str, Any]:
     started = time.time()
     stamp = out / "mlift_recipe.json"
     if resume and checkpoint and stamp.is_file():  # every process checks, so none is left waiting for the others
-        before = json.loads(stamp.read_text()).get("hash")
-        if before != recipe.hash:  # e.g. a changed lr or data: resuming would mix two runs into one model
+        old = json.loads(stamp.read_text())
+        before = old.get("hash")
+        if before != recipe.hash:  # e.g. a changed lr, data or chat template: resuming would mix two runs into one model
+            from mlift.fingerprint import changed_files
             from mlift.recipe import RecipeError
 
+            changed = changed_files(old.get("files") or {}, recipe.named_files()) if "files" in old else []
             raise RecipeError(f"--resume: {checkpoint} was made by another recipe (its hash {before}, this one "
-                              f"{recipe.hash}); use a new output_dir, or delete {out} to start fresh")
+                              f"{recipe.hash})" + (f"; files changed since: {'; '.join(changed)}" if changed else "")
+                              + f"; use a new output_dir, or delete {out} to start fresh")
     if is_main_process():
         write_json_atomic(stamp, recipe.as_manifest())
     trainer, info = build_trainer(recipe)
@@ -390,6 +397,9 @@ def run(args: argparse.Namespace) -> int:
             return done.returncode
         print(done.stdout.strip())
         return 0
+    from mlift.modelpath import check_model
+
+    check_model(recipe.cfg.model.name_or_path, "model.name_or_path")  # here, not in the schema: a sweep's may be remote
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
     manifest = train(recipe, resume=args.resume)

@@ -101,9 +101,11 @@ def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True)
                                 "bad_lines": _count_lines(quarantine) - before}
         if files is not None:
             info["files"] = len(files)
-        if not len(ds):
-            raise ValueError(f"data.datasets: {src.path}: no examples (after langs/limit filters; "
-                             f"{info['bad_lines']} malformed rows)")
+        if not len(ds):  # a RecipeError (exit 2): the wrong file or format, said before any model loads
+            from mlift.recipe import RecipeError
+
+            raise RecipeError(f"data.datasets: {src.path}: no examples (after langs/limit filters; "
+                              f"{info['bad_lines']} malformed rows, see {quarantine})")
         idx = weighted_indices(len(ds), src.weight, rng)
         info["mixed_examples"] = len(idx)
         parts.append(ds.select(idx))

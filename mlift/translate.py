@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field
 
+from mlift.fingerprint import Reads
 from mlift.languages import Language, get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request, RequestCache, make_llm
 from mlift.llm.cache import request_key
@@ -37,8 +38,10 @@ class LLMTranslatorConfig(Schema):
     llm: LLMConfig
     mode: Literal["auto", "chat", "completion"] = Field("auto", description="auto: chat if the model has a chat template")
     fewshot: int = Field(3, ge=0, description="examples shown before the text (completion mode: always useful)")
-    fewshot_file: str | None = Field(None, description="JSONL of aligned rows {flores_code: text}; default: packaged")
-    prompt: str | None = Field(None, description="Jinja template path overriding the packaged one")
+    fewshot_file: Annotated[str | None, Reads(default=("mlift:data/fewshot_translation.jsonl",))] = Field(
+        None, description="JSONL of aligned rows {flores_code: text}; default: packaged")
+    prompt: Annotated[str | None, Reads("prompt", default=("translate_chat", "translate_completion"))] = Field(
+        None, description="Jinja template path overriding the packaged one")
     max_new_tokens: int = Field(256, ge=1, description="per line")
     on_truncated: Literal["drop", "keep"] = Field(
         "drop", description="a line whose output reached max_new_tokens: drop the text (translation_truncated), or keep "

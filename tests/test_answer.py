@@ -12,7 +12,7 @@ from test_train import base_recipe, make_mlift_dataset
 
 from mlift.answer import SHIPPED, load_instructions
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, combine, parse_verdict
+from mlift.judge import aggregate, parse_verdict
 
 PINCH = {"arb_Arab", "zho_Hans", "ces_Latn", "eng_Latn", "est_Latn", "fin_Latn", "heb_Hebr", "hin_Deva", "ita_Latn",
          "rus_Cyrl", "spa_Latn", "swh_Latn"}
@@ -69,11 +69,14 @@ def test_judge_per_language_pairs_with_its_own_reference(tmp_path: Path) -> None
 
 
 def test_score_pct_is_the_papers_percent_with_50_as_parity() -> None:
-    table = aggregate([("fi", combine("A", "B")), ("fi", combine("B", "A")), ("he", combine("A", "A")),
-                       ("he", combine(None, "B"))])
+    def rows(*verdicts):
+        return [{"lang": lang, "verdict_ab": a, "verdict_ba": b, "excluded": None if a and b else "unparsed"}
+                for lang, a, b in verdicts]
+
+    table = aggregate(rows(("fi", "A", "B"), ("fi", "B", "A"), ("he", "A", "A"), ("he", None, "B")))
     assert table["fi"]["score_pct"] == 50.0 and table["fi"]["win"] == 1 and table["fi"]["loss"] == 1
-    assert table["he"]["score_pct"] == 50.0 and table["he"]["tie"] == 2
-    assert aggregate([("fi", "win"), ("fi", "win"), ("fi", "tie"), ("fi", "loss")])["fi"]["score_pct"] == 62.5
+    assert table["he"]["score_pct"] == 50.0 and table["he"]["tie"] == 1 and table["he"]["unparsed"] == 1
+    assert aggregate(rows(*[("fi", "A", "B")] * 2, ("fi", "B", "B"), ("fi", "B", "A")))["fi"]["score_pct"] == 62.5
 
 
 def test_answer_with_adapter_then_judge_against_monolingual_references(tmp_path: Path, stories260k: Path) -> None:
@@ -107,7 +110,7 @@ def test_answer_with_adapter_then_judge_against_monolingual_references(tmp_path:
     judge.write_text(yaml.safe_dump({
         "output_dir": str(tmp_path / "judged"), "model_a": {"path": str(tmp_path / "ans-a" / "answers.jsonl"),
                                                              "name": "pinch"},
-        "reference_by_lang": refs, "chat": False,
+        "reference_by_lang": refs, "chat": False, "max_excluded_rate": 1.0,  # the 260K judge: plumbing only
         "judge": {"backend": "transformers", "model": str(stories260k), "device": "cpu", "batch_size": 12,
                   "params": {"max_new_tokens": 4}}}))
     assert cli_main(["judge", str(judge), "--no-progress"]) == 0
@@ -116,5 +119,5 @@ def test_answer_with_adapter_then_judge_against_monolingual_references(tmp_path:
                                                                         for _ in range(3))
     scores = json.loads((tmp_path / "judged" / "scores.json").read_text())
     assert scores["references"] == {lang: f"mono-{lang}" for lang in langs}
-    assert scores["scores"] == aggregate([(r["lang"], combine(parse_verdict(r["judge_ab"]), parse_verdict(r["judge_ba"])))
-                                          for r in judged])
+    assert scores["scores"] == aggregate([{**r, "verdict_ab": parse_verdict(r["judge_ab"]),
+                                           "verdict_ba": parse_verdict(r["judge_ba"])} for r in judged])

@@ -95,6 +95,14 @@ def test_generate_end_to_end(tmp_path, stories260k, tiny_llama):
     assert ledger["total_cost_usd"] > 0
     report = (out / "report.md").read_text()
     assert "## Funnel" in report and (out / "report" / "funnel.png").stat().st_size > 1000
+    # examples: per language the first kept pairs, and records of each drop reason the funnel counts
+    examples = report.split("## Examples", 1)[1]
+    for lang in manifest["funnel"]:
+        section = examples.split(f"### {lang}\n", 1)[1].split("\n### ", 1)[0]
+        assert "Kept pairs:\n\n- **user**: " in section
+        for step in ("fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"):
+            for reason, n in stages[f"{lang}/{step}"]["reasons"]["drop"].items():
+                assert f"Dropped at {step}, reason `{reason}` ({n}):" in section
     assert (out / "README.md").exists()
     # A rerun is a no-op that gives the same data (everything resumed from markers).
     before = _final(out)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, combine, judge_prompts, parse_verdict
+from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verdict
 
 
 @pytest.mark.parametrize("text,expect", [
@@ -27,16 +27,20 @@ def test_combine_needs_the_same_model_chosen_in_both_orders() -> None:
     assert combine("B", "A") == "loss"
     assert combine("A", "A") == "tie"  # position bias: always the first slot
     assert combine("B", "B") == "tie"
-    assert combine("A", None) == "tie" and combine(None, None) == "tie"
+    assert combine("A", None) is None and combine(None, None) is None  # not a tie: excluded from the score
 
 
 def test_aggregate_arithmetic_on_fixed_verdicts() -> None:
     verdicts = [("hin_Deva", "A", "B"), ("hin_Deva", "A", "B"), ("hin_Deva", "A", "A"), ("hin_Deva", "B", "A"),
                 ("fra_Latn", "B", "A"), ("fra_Latn", None, "B")]
-    table = aggregate([(lang, combine(a, b)) for lang, a, b in verdicts])
-    assert table["hin_Deva"] == {"score": (1 + 1 + 0.5 + 0) / 4, "score_pct": 62.5, "win": 2, "tie": 1, "loss": 1, "n": 4}
-    assert table["fra_Latn"] == {"score": (0 + 0.5) / 2, "score_pct": 25.0, "win": 0, "tie": 1, "loss": 1, "n": 2}
-    assert table["all"]["score"] == pytest.approx((2 + 0.5 + 0.5) / 6) and table["all"]["n"] == 6
+    table = aggregate([{"lang": lang, "verdict_ab": a, "verdict_ba": b, "excluded": exclusion(a, b, [None, None])}
+                       for lang, a, b in verdicts])
+    assert table["hin_Deva"]["score"] == (1 + 1 + 0.5 + 0) / 4 and table["hin_Deva"]["score_pct"] == 62.5
+    assert {k: table["hin_Deva"][k] for k in ("win", "tie", "loss", "n", "unparsed", "same_position", "same_first")} \
+        == {"win": 2, "tie": 1, "loss": 1, "n": 4, "unparsed": 0, "same_position": 1, "same_first": 1}
+    assert table["fra_Latn"]["score"] == 0.0 and table["fra_Latn"]["n"] == 1  # the unreadable pair is not a tie
+    assert table["fra_Latn"]["unparsed"] == 1 and table["fra_Latn"]["excluded_rate"] == 0.5
+    assert table["all"]["score"] == pytest.approx((2 + 0.5) / 5) and table["all"]["n"] == 5
     assert list(table)[-1] == "all"
 
 
@@ -59,7 +63,7 @@ def test_mlift_judge_end_to_end(tmp_path: Path, stories260k: Path) -> None:
     recipe = tmp_path / "judge.yaml"
     recipe.write_text(yaml.safe_dump({
         "output_dir": str(tmp_path / "out"), "model_a": {"path": str(a), "name": "A"}, "model_b": {"path": str(b)},
-        "chat": False,
+        "chat": False, "max_excluded_rate": 1.0,  # a 260K story model rarely answers in format: plumbing only
         "judge": {"backend": "transformers", "model": str(stories260k), "device": "cpu", "batch_size": 6,
                   "params": {"max_new_tokens": 6}}}))
     assert cli_main(["judge", str(recipe), "--no-progress"]) == 0
@@ -67,6 +71,9 @@ def test_mlift_judge_end_to_end(tmp_path: Path, stories260k: Path) -> None:
     assert [r["id"] for r in rows] == ["1", "2", "3"]
     assert all(r["judge_ab"] is not None and r["judge_ba"] is not None and r["error"] is None for r in rows)
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]
-    expect = aggregate([(r["lang"], combine(parse_verdict(r["judge_ab"]), parse_verdict(r["judge_ba"]))) for r in rows])
+    expect = aggregate([{"lang": r["lang"], "verdict_ab": parse_verdict(r["judge_ab"]),
+                         "verdict_ba": parse_verdict(r["judge_ba"]),
+                         "excluded": None if parse_verdict(r["judge_ab"]) and parse_verdict(r["judge_ba"]) else "unparsed"}
+                        for r in rows])
     assert scores == expect
-    assert scores["fra_Latn"]["n"] == 2 and scores["all"]["n"] == 3
+    assert scores["fra_Latn"]["pairs"] == 2 and scores["all"]["pairs"] == 3

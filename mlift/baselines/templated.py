@@ -11,7 +11,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jinja2
 import yaml
@@ -19,6 +19,7 @@ from pydantic import Field
 
 from mlift.baselines.common import chat, record_rng
 from mlift.contamination import BuildCheck
+from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema
 from mlift.records import Record
@@ -37,8 +38,8 @@ class TemplatedSource(Schema):
     source: str = Field(description="xlsum | xnli | pawsx | tydiqa | jsonl")
     langs: list[str] = Field(min_length=1)
     split: str = "train"
-    local_dir: str | None = Field(None, description="xlsum: directory of <language>_<split>.jsonl (else the hub)")
-    path: str | None = Field(None, description="jsonl: a local file in the dataset's schema; {lang} is replaced by "
+    local_dir: InputPath | None = Field(None, description="xlsum: directory of <language>_<split>.jsonl (else the hub)")
+    path: InputPath | None = Field(None, description="jsonl: a local file in the dataset's schema; {lang} is replaced by "
                                                "the FLORES code")
     limit: int | None = Field(None, ge=1, description="per language")
     revision: str | None = Field(None, description="hub revision; script-only datasets (xlsum) load with datasets>=4 "
@@ -49,7 +50,8 @@ class TemplatedRecipe(Schema):
     seed: int = 0
     output_dir: str
     num_shards: int = Field(2, ge=1)
-    templates_dir: str | None = Field(None, description="default: baselines/templates of the repo")
+    templates_dir: Annotated[str | None, Reads(default=(str(TEMPLATES_DIR),))] = Field(
+        None, description="default: baselines/templates of the repo")
     datasets: list[TemplatedSource] = Field(min_length=1)
     templates_per_example: int = Field(1, ge=1)
     template_langs: str = Field("both", pattern="^(english|target|both)$",
@@ -86,14 +88,14 @@ def load_rows(src: TemplatedSource, lang: str) -> list[dict[str, Any]]:
             raise RecipeError(f"datasets[{src.task}]: source jsonl needs path")
         path = Path(src.path.format(lang=language.flores))
         check_train_split(src.split, str(path))
-        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
     elif src.source == "xlsum":
         if not language.xlsum:
             raise RecipeError(f"XL-Sum has no {language.name}")
         if src.local_dir:
             path = Path(src.local_dir) / f"{language.xlsum}_{src.split}.jsonl"
             check_train_split(src.split, str(path))
-            rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            rows = [json.loads(x) for x in path.read_text(encoding="utf-8-sig").splitlines() if x.strip()]
         else:
             rows = list(_hub("csebuetnlp/xlsum", language.xlsum, src.split, src.revision))
     elif src.source == "xnli":
@@ -139,7 +141,7 @@ def load_task(task: str, templates_dir: str | None = None) -> TaskTemplates:
     path = Path(templates_dir or TEMPLATES_DIR) / f"{task}.yaml"
     if not path.is_file():
         raise RecipeError(f"no templates for task {task!r}: expected {path}")
-    spec = TaskTemplates.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    spec = TaskTemplates.model_validate(yaml.safe_load(path.read_text(encoding="utf-8-sig")))
     for t in spec.templates:
         if t.jinja.count("|||") != 1:
             raise RecipeError(f"{path}: template {t.name}: expected exactly one '|||' between input and target")

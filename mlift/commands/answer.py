@@ -29,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="accepted for symmetry with the other commands")
 
 
+def check_values(args: argparse.Namespace) -> None:
+    """The numeric flags (also checked by `mlift sweep --dry-run` on a sweep's answer.args)."""
+    from mlift.argcheck import check_positive
+    from mlift.recipe import RecipeError
+
+    check_positive(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, limit=args.limit)
+    if args.temperature < 0:
+        raise RecipeError(f"--temperature: must be >= 0, got {args.temperature}")
+
+
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -41,10 +51,17 @@ def main(args: argparse.Namespace) -> int:
         template_sha256,
         user_message,
     )
+    from mlift.argcheck import check_out
     from mlift.llm import Request, make_llm
     from mlift.llm.base import GenParams, TransformersLLMConfig, VLLMConfig
+    from mlift.modelpath import check_adapter, check_model
     from mlift.records import write_json_atomic, write_records
 
+    # before any model loads: a zero batch size or a wrong path would fail after minutes of loading
+    check_values(args)
+    check_model(args.model)
+    check_adapter(args.adapter)
+    check_out(args.out)
     rows = load_instructions(args.instructions, args.langs, args.limit)
     template, source, tok_path = chat_template(args.model, args.adapter, args.chat_template)
     params = GenParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)

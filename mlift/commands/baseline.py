@@ -116,11 +116,16 @@ def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     targets = _targets(args.recipe, cfg.target_langs)
     src = get_language(cfg.source.lang).flores
     out, n = Path(cfg.output_dir), cfg.num_shards
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
     guard_run_dir(out, recipe)
     pairs, bad = load_pairs(cfg.source)
     quarantine = out / "quarantine" / "sources.jsonl"
     quarantine.unlink(missing_ok=True)
     write_quarantine(quarantine, bad, cfg.source.path)
+    if bad:
+        print(f"{len(bad)} unreadable source row(s) quarantined in {quarantine}")
     source = {**write_input_shards(out / "input", pairs, n), "bad_lines": len(bad)}  # type: ignore[arg-type]
     translator = make_translator(cfg.translator, out, cfg.seed) if any(t != src for t in targets) else None
     return _Translating(recipe, targets, src, out, n, source, translator)

@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mlift.argcheck import check_out, check_positive
     from mlift.demo import run_demo
+
+    check_positive(threads=args.threads)
+    check_out(args.out)
+    check_out(args.results, "--results")
 
     return run_demo(args.out, args.results, fast=args.fast, threads=args.threads, prepare_only=args.prepare)

@@ -26,10 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a suite value, e.g. --set num_fewshot=1 (repeatable)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from mlift.evaluate import EvalSuite, run_eval
-    from mlift.recipe import load_recipe
-
+def suite_overrides(args: argparse.Namespace) -> list[str]:
+    """The suite's --set overrides, with the flags that stand for suite keys (--limit, --batch-size, ...)."""
     overrides = list(args.overrides)
     for key, value in (("data_dir", args.data_dir), ("limit", args.limit), ("backend", args.backend),
                        ("device", args.device), ("batch_size", args.batch_size), ("apply_chat_template", args.chat)):
@@ -37,7 +35,19 @@ def main(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={value}")
     if args.langs:
         overrides.append(f"langs=[{', '.join(args.langs)}]")
-    recipe = load_recipe(args.suite, EvalSuite, overrides)
+    return overrides
+
+
+def main(args: argparse.Namespace) -> int:
+    from mlift.argcheck import check_out
+    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.modelpath import check_adapter, check_model
+    from mlift.recipe import load_recipe
+
+    check_model(args.model)
+    check_adapter(args.adapter)
+    check_out(args.out)
+    recipe = load_recipe(args.suite, EvalSuite, suite_overrides(args))
     table = run_eval(recipe.cfg, args.model, args.out, adapter=args.adapter, manifest={"recipe": recipe.as_manifest()})
     for row in table:
         value = "n/a" if row["value"] is None else f"{row['value']:.4g}"

@@ -45,6 +45,15 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             raise RecipeError(f"--steps: unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     shard = parse_shard_selector(args.shard)
+    from mlift.generate.sources import check_local_files
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
+
+    try:
+        check_local_files(cfg.sources, [get_language(x) for x in langs])
+    except FileNotFoundError as exc:
+        raise RecipeError(f"{args.recipe}: {exc}") from None
     guard_run_dir(cfg.output_dir, recipe)
     try:
         stats = run_pipeline(cfg, shard, steps, progress=not args.no_progress,

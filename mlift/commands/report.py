@@ -22,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mlift.argcheck import check_baseline, check_out, parse_metrics, resolve_results, table_metrics
     from mlift.report import DEFAULT_METRICS, make_report
 
-    metrics = dict(DEFAULT_METRICS)
-    for item in args.metric:
-        family, _, names = item.partition("=")
-        if not names:
-            raise SystemExit(f"--metric {item!r}: expected FAMILY=M1,M2")
-        metrics[family] = names.split(",")
+    # before anything is written: a run given twice, or a metric the tables do not have, would be dropped silently
+    runs = resolve_results(args.results, ("table.json", "eval"), "manifest.json", ("label",), "train_seed")
+    metrics = parse_metrics(args.metric, DEFAULT_METRICS, table_metrics([path for _, _, path in runs]))
+    check_baseline(args.baseline, [label for label, _, _ in runs])
+    check_out(args.out)
     summary = make_report(args.results, args.out, args.baseline, args.references, metrics, args.wandb_project,
                           args.wandb_group, args.note)
     print(Path(args.out, "table.md").read_text())

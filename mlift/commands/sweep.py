@@ -31,10 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mlift.fingerprint import load_memo, save_memo
     from mlift.sweep import expand, load_sweep, run_local, status, submit, wait, write_manifest, write_scripts
 
     recipe = load_sweep(args.recipe, args.overrides, rehearse=args.rehearse)
+    memo = Path(recipe.cfg.output_dir).resolve() / "_fingerprints.json"  # the named files' hashes, by size and mtime
+    load_memo(memo)
     jobs = expand(recipe, validate=not args.no_validate)
+    save_memo(memo)
     if args.status:
         counts = status(recipe, jobs)
         return 1 if counts.get("failed") else 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from mlift.cli import add_recipe_arguments
+from mlift.fingerprint import InputPath
 from mlift.languages import LangCode
 from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
@@ -17,7 +18,7 @@ from mlift.translate import TranslatorConfig
 
 
 class TextInput(Schema):
-    path: str = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
+    path: InputPath = Field(description="JSONL of records ({id, lang, <field>...}) or a plain-text file, one text per line")
     format: str = Field("auto", pattern="^(auto|jsonl|lines)$")
     lang: LangCode | None = Field(None, description="language of plain-text lines (FLORES code or ISO 639-1)")
     field: str = "text"
@@ -61,6 +62,9 @@ def main(args: argparse.Namespace) -> int:
         src_lang = get_language(cfg.input.lang).flores if cfg.input.lang else None
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
+    from mlift.modelpath import check_llm_models
+
+    check_llm_models(cfg, str(args.recipe))
     out = Path(cfg.output_dir)
     guard_run_dir(out, recipe)
     n = cfg.num_shards
@@ -77,11 +81,18 @@ def main(args: argparse.Namespace) -> int:
         if fmt == "lines":
             if src_lang is None:
                 raise RecipeError(f"{args.recipe}: input.lang is required for plain-text input")
-            lines = [x.rstrip("\n") for x in src_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            from mlift.textio import read_text
+
+            lines = [x.rstrip("\n") for x in read_text(src_path).splitlines() if x.strip()]
             items = [Record(id=f"{src_path.stem}-{i}", lang=src_lang, fields={cfg.input.field: x}) for i, x in enumerate(lines)]
         else:
             items = list(read_records(src_path))
+        if not items:
+            raise RecipeError(f"{src_path}: input.path: the file holds no text (empty, or only blank lines)")
         write_input_shards(input_dir, items[: cfg.input.limit] if cfg.input.limit else items, n)
+    source = json.loads((input_dir / "_complete").read_text())
+    if source.get("unreadable"):  # said on every run, resumed or not: those lines are not translated
+        print(f"input: {source['unreadable']} unreadable line(s) quarantined, see {input_dir / 'quarantine.jsonl'}")
 
     translator = make_translator(cfg.translator, out, cfg.seed)
     runner = runner_for(args, out, n, cfg)
@@ -95,8 +106,8 @@ def main(args: argparse.Namespace) -> int:
         all_stats.append(stats)
         c = stats.counts
         print(f"{stage.name}: in {c['in']}  kept {c['keep']}  quarantined {c['quarantine']}  retried {c['retried']}  "
-              f"pending {stats.pending}  ({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)")
-    source = json.loads((input_dir / "_complete").read_text())
+              f"pending {stats.pending}  ({stats.shards_done}/{n} shards, {stats.shards_skipped} resumed)"
+              + (f"; quarantined records with their reasons: {out / stage.name / 'quarantine'}/" if c["quarantine"] else ""))
     manifest = write_manifest(out, recipe, stages, n, {"input": source}, job_type=None if args.shard else "translate")
     print(f"wrote {out}/manifest.json (recipe {manifest['recipe']['hash']}, seed {cfg.seed})")
     raise_if_pending(all_stats)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from mlift.contamination import GenerateCheck
+from mlift.fingerprint import InputPath, Reads
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
 from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
@@ -24,7 +25,7 @@ class SourceConfig(Schema):
     """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""
 
     kind: Literal["text", "jsonl", "parquet", "hf"]
-    path: str | None = Field(None, description="file or glob (text/jsonl/parquet)")
+    path: InputPath | None = Field(None, description="file or glob (text/jsonl/parquet)")
     name: str | None = Field(None, description="HF dataset name, e.g. uonlp/CulturaX, HuggingFaceFW/fineweb-2, wikimedia/wikipedia")
     config: str | None = Field(None, description="HF config, e.g. {iso1} (CulturaX), {flores} (FineWeb-2), 20231101.{iso1}")
     split: str = "train"
@@ -101,7 +102,8 @@ class FragmentsConfig(Schema):
 
 class InstructConfig(Schema):
     llm: LLMConfig
-    prompt: str | None = Field(None, description="Jinja template (path); default: instruct_chat / instruct_completion")
+    prompt: Annotated[str | None, Reads("prompt", default=("instruct_chat", "instruct_completion"))] = Field(
+        None, description="Jinja template (path); default: instruct_chat / instruct_completion")
     mode: Literal["auto", "chat", "completion"] = "auto"
     k: int = Field(1, ge=1, description="candidate instructions per fragment (k > 1 samples at `temperature`)")
     temperature: float = Field(0.7, ge=0)
@@ -112,7 +114,7 @@ class InstructConfig(Schema):
 
 class ScoreConfig(Schema):
     judge: LLMConfig | None = Field(None, description="default: the instruct LLM")
-    prompt: str | None = None
+    prompt: Annotated[str | None, Reads("prompt", default=("score_chat", "score_completion"))] = None
     mode: Literal["auto", "chat", "completion"] = "auto"
     max_new_tokens: int = Field(8, ge=1)
     rating_fallback: float | None = Field(None, ge=1, le=5, description="rating used when the judge's answer has no 1-5; "

@@ -10,4 +10,6 @@ def make_request(mode: str, template: str | None, base: str, **values) -> Reques
     """`base` is the packaged prompt stem (instruct / score); the recipe's `prompt` path overrides it."""
     if mode == "chat":
         return Request(messages=[{"role": "user", "content": render(template or f"{base}_chat", **values)}])
-    return Request(prompt=render(template or f"{base}_completion", **values) + " ")
+    # no trailing space: BPE vocabularies write a word with its leading space (" Write"), so a prompt ending in " "
+    # would force the model to continue from a split token it rarely saw in training
+    return Request(prompt=render(template or f"{base}_completion", **values))

@@ -12,6 +12,7 @@ from typing import Any
 from mlift.generate.config import GenerateRecipe
 from mlift.generate.pipeline import FINAL, STEPS
 from mlift.generate.plan import iter_all
+from mlift.generate.report_examples import example_lines
 from mlift.generate.score import weight_effects
 from mlift.languages import get_language
 from mlift.runner import collect_stats
@@ -201,6 +202,7 @@ def write_report(cfg: GenerateRecipe, recipe_hash: str = "") -> Path:
         fig.savefig(plots / fname, dpi=80)
         plt.close(fig)
     lines += ["## Plots", ""] + [f"![{t}](report/{f})" for f, t in figs.items()] + [""]
+    lines += example_lines(out, list(fun), list(STEPS), FINAL)
     report = out / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     (out / "report.json").write_text(json.dumps({"funnel": fun, "cost": ledger, "ratings": ratings,

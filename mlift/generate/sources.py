@@ -20,6 +20,7 @@ from mlift.generate.shard_read import ByteRanges, file_owner, hf_shard, iter_lin
 from mlift.languages import Language, get_language
 from mlift.records import BadLine, Record, dumps
 from mlift.runner import ShardInput
+from mlift.textio import strip_bom
 
 
 def fill(template: str | None, lang: Language) -> str | None:
@@ -37,7 +38,7 @@ def _files(pattern: str) -> list[Path]:
 
 
 def _text_docs(path: Path, unit: str) -> Iterator[tuple[str, str | BadLine]]:
-    raw = path.read_bytes()
+    raw = strip_bom(path.read_bytes(), first=True)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -80,6 +81,7 @@ def _row_doc(obj: dict, src: SourceConfig, default_id: str, where: tuple[str, in
 
 def _line_docs(src: SourceConfig, path: Path, offset: int, raw: bytes) -> tuple[str, str | BadLine]:
     where = f"{path.name}@{offset}"
+    raw = strip_bom(raw, first=offset == 0)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -91,6 +93,24 @@ def _line_docs(src: SourceConfig, path: Path, offset: int, raw: bytes) -> tuple[
     except json.JSONDecodeError as exc:
         return where, BadLine(str(path), offset, text, f"byte {offset}: malformed JSON: {exc}")
     return _row_doc(obj, src, where, (str(path), offset))
+
+
+def check_local_files(sources: list[SourceConfig], langs: list[Language]) -> None:
+    """Before any work: every local text/JSONL source file exists for every language and is not binary (a mistyped
+    path or {iso3} pattern, an archive given as a corpus); FileNotFoundError / TextFileError naming the file."""
+    from mlift.textio import check_not_binary
+
+    for src in sources:
+        if src.kind in ("text", "jsonl"):
+            for lang in langs:
+                try:
+                    files = _files(fill(src.path, lang))
+                except FileNotFoundError:
+                    if src.required:
+                        raise
+                    continue  # an optional source: a language without its file is allowed
+                for path in files:
+                    check_not_binary(path)
 
 
 def _by_lines(src: SourceConfig) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import Field
 
+from mlift.fingerprint import ChatTemplateRef
 from mlift.recipe import Schema
 
 
@@ -119,7 +120,7 @@ class TransformersLLMConfig(_LLMBase):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     gguf_file: str | None = None
     revision: str | None = None
-    chat_template: str | None = Field(None, description="Jinja chat template for tokenizers without one")
+    chat_template: ChatTemplateRef | None = Field(None, description="Jinja chat template for tokenizers without one")
     trust_remote_code: bool = False
     adapter: str | None = Field(None, description="PEFT/LoRA adapter directory applied on top of `model` (merged)")
     tokenizer: str | None = Field(None, description="load the tokenizer from here (e.g. the adapter's dir; default: model)")
@@ -152,7 +153,7 @@ class VLLMConfig(_LLMBase):
                                   "waiting for an earlier one); default 32 x batch_size")
     adapter: str | None = Field(None, description="LoRA adapter directory (served through vLLM's LoRARequest)")
     tokenizer: str | None = Field(None, description="load the tokenizer from here (default: model)")
-    chat_template: str | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")
+    chat_template: ChatTemplateRef | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")
     max_lora_rank: int = Field(64, ge=1)
 
 

@@ -56,6 +56,14 @@ class TransformersBackend:
                 "dtype": self.cfg.dtype, "chat_template": self.cfg.chat_template,
                 "adapter": self.cfg.adapter, "tokenizer": self.cfg.tokenizer}
 
+    def eos_ids(self) -> list[int]:
+        """The tokenizer's EOS (a trained dir's end-of-turn, e.g. <|eot_id|>) and the model's own: the base model's
+        generation config alone would not stop a LoRA-tuned model at the EOS it was trained on."""
+        own = self.lm.generation_config.eos_token_id
+        own = [] if own is None else [own] if isinstance(own, int) else list(own)
+        mine = [] if self.tokenizer.eos_token_id is None else [self.tokenizer.eos_token_id]
+        return [*mine, *(i for i in own if i not in mine)]
+
     def _text(self, request: Request) -> tuple[str, bool]:
         """The prompt string and whether the tokenizer should add special tokens (chat templates add their own)."""
         if request.prompt is not None:
@@ -92,6 +100,7 @@ class TransformersBackend:
             gen_kwargs: dict[str, Any] = {
                 "max_new_tokens": params.max_new_tokens,
                 "pad_token_id": self.tokenizer.pad_token_id,
+                "eos_token_id": self.eos_ids() or None,
                 "do_sample": params.temperature > 0,
             }
             if params.temperature > 0:
@@ -104,12 +113,13 @@ class TransformersBackend:
             with torch.inference_mode():
                 out = self.lm.generate(**batch, **gen_kwargs)
             new = out[:, batch["input_ids"].shape[1]:]
+            stops = set(gen_kwargs["eos_token_id"] or [])
             finished = []
             for row, i in enumerate(idx):
                 tokens = new[row].tolist()
                 n = len(tokens)  # generated length: up to and including EOS, without the padding after it
                 for k, tok in enumerate(tokens):
-                    if tok == self.tokenizer.eos_token_id:
+                    if tok in stops:
                         n = k + 1
                         break
                     if tok == self.tokenizer.pad_token_id:

@@ -55,6 +55,7 @@ class Arm:
     label: str
     data_job: str | None
     data_flags: list[str]
+    inputs: list[str] = field(default_factory=list)  # a ready dataset: its files' content
 
 
 @dataclass
@@ -84,6 +85,31 @@ class Graph:
         self.jobs.append(job)
         self.by_name[job.name] = job
         return job.name
+
+
+def named_inputs(g: Graph, schema: str | type, recipe: str, sets: list[str]) -> list[str]:
+    """The content of every file a job's recipe names (inputs, prompts, few-shot files, chat templates, packaged
+    defaults), as `key=sha256`, so an edit reruns the job and what depends on it. Read from the YAML with the job's
+    overrides along the schema, without validating (--no-validate gives the same hashes). Files under the sweep's
+    output_dir are other jobs' outputs: their jobs' hashes already count."""
+    import yaml
+
+    from mlift.fingerprint import recipe_files
+    from mlift.recipe import apply_override, parse_override
+
+    cls = resolve(schema) if isinstance(schema, str) else schema
+    try:
+        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
+        for item in sets:
+            apply_override(data, *parse_override(item))
+        files = recipe_files(cls, data)
+    except (OSError, yaml.YAMLError, RecipeError, TypeError, AttributeError):
+        return []  # a broken recipe: validation says so, or the job does
+    return [f"{key}={fp['sha256']}" for key, fp in sorted(files.items()) if not _under(fp["path"], g.out)]
+
+
+def _under(path: str, root: Path) -> bool:
+    return Path(path.split("*")[0].split("{")[0] or ".").resolve().is_relative_to(root)
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
@@ -137,7 +163,8 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
         _validate_dataset(g, spec, label, sets)
     base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets), "--no-progress"]  # type: ignore[union-attr]
     res = spec.resources.model_dump()
-    common = {"resources": res, "label": label, "inputs": [file_digest(spec.recipe)], "root": str(data_out)}  # type: ignore[arg-type]
+    inputs = [file_digest(spec.recipe), *named_inputs(g, DATA_COMMANDS[spec.command].schema, spec.recipe, sets)]  # type: ignore[arg-type,index]
+    common = {"resources": res, "label": label, "inputs": inputs, "root": str(data_out)}
     if spec.shards == 1:
         return g.add(Job(f"data-{label}", "data", _cmd(*base), str(data_out), deps=after, **common))
     shard = f' --shard "$TASK/{spec.shards}"'
@@ -170,7 +197,11 @@ def datasets(g: Graph) -> None:
                 raise RecipeError(f"{g.recipe.path}: dataset label {label!r} appears twice (set `label`)")
             labels.add(label)
             if spec.path is not None:
-                g.arms.append(Arm(label, None, [_cmd("--set", f"data.datasets=[{json.dumps({'path': spec.path})}]")]))
+                from mlift.fingerprint import Reads, fingerprint
+
+                ready = fingerprint(spec.path, Reads(files="mlift.sources:local_files"))
+                g.arms.append(Arm(label, None, [_cmd("--set", f"data.datasets=[{json.dumps({'path': spec.path})}]")],
+                                  [f"dataset={ready['sha256']}"]))
                 continue
             last = data_jobs(g, spec, label, point)
             g.built[label] = last
@@ -241,7 +272,10 @@ def train_job(g: Graph, r: Run, arm: Arm) -> str:
                     "--resume --no-progress"])
     return g.add(Job(f"train-{r.tag}", "train", cmd, str(train_out), deps=[arm.data_job] if arm.data_job else [],
                      resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
-                     inputs=[file_digest(f) for f in _train_files(cfg)]))
+                     inputs=[*(file_digest(f) for f in _train_files(cfg)), *arm.inputs,
+                             # data.datasets: every arm sets its own (arm.inputs, or the parent job's hash)
+                             *named_inputs(g, "mlift.train:TrainRecipe", cfg.train.recipe,
+                                           [*train_sets, "data.datasets=[]"])]))
 
 
 def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
@@ -253,7 +287,14 @@ def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
     cmd = _cmd("mlift", "eval", *model_args, "--suite", cfg.eval.suite, "--out", str(eval_out), *cfg.eval.args)
     return g.add(Job(f"eval-{r.tag}", "eval", cmd, str(eval_out), deps=[train],
                      resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
-                     inputs=[file_digest(cfg.eval.suite)]))
+                     inputs=[file_digest(cfg.eval.suite),
+                             *named_inputs(g, "mlift.eval_suite:EvalSuite", cfg.eval.suite, eval_sets(cfg.eval.args))]))
+
+
+def eval_sets(args: list[str]) -> list[str]:
+    """The suite overrides in `mlift eval` flags (--set K=V, --data-dir D)."""
+    pairs = list(zip(args, args[1:]))
+    return [v for a, v in pairs if a == "--set"] + [f"data_dir={v}" for a, v in pairs if a == "--data-dir"]
 
 
 def report_job(g: Graph, model: ModelSpec, evals: list[Job]) -> str:
@@ -305,6 +346,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     if cfg.eval is not None and validate:
         from mlift.evaluate import EvalSuite
         from mlift.recipe import load_recipe
+        from mlift.sweep.validate import check_command_args
 
         args = cfg.eval.args
         sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--set"]
@@ -312,6 +354,11 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
             load_recipe(cfg.eval.suite, EvalSuite, sets)
         except RecipeError as exc:
             raise RecipeError(f"{recipe.path}: eval.suite: {exc}") from None
+        check_command_args(recipe.path, "eval.args", "eval", args, cfg.eval.suite)  # --limit, --batch-size as a job runs
+    if cfg.answer is not None and validate:
+        from mlift.sweep.validate import check_command_args
+
+        check_command_args(recipe.path, "answer.args", "answer", cfg.answer.args)
     if cfg.eval is not None or cfg.judge is not None:
         from mlift.sweep.validate import check_labels
 

@@ -80,10 +80,13 @@ def judge_jobs(g, answers: list[tuple[object, Job]], suffix: str) -> list[Job]:
             from mlift.recipe import load_recipe
 
             load_recipe(spec.recipe, JudgeRecipe, sets)
+        from mlift.sweep.graph import named_inputs
+
         cmd = _cmd("mlift", "judge", spec.recipe, *sum((["--set", s] for s in sets), []), "--no-progress")
         job = Job(f"judge-{r.tag}", "judge", cmd, str(out),  # type: ignore[attr-defined]
                   deps=[ans.name, *sorted({j.name for j in ref_jobs.values()})], resources=spec.resources.model_dump(),
-                  label=ans.label, seed=ans.seed, model=ans.model, inputs=[file_digest(spec.recipe)])
+                  label=ans.label, seed=ans.seed, model=ans.model,
+                  inputs=[file_digest(spec.recipe), *named_inputs(g, "mlift.judge:JudgeRecipe", spec.recipe, sets)])
         g.add(job)
         jobs.append(job)
     return jobs
