@@ -23,15 +23,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from tqdm.auto import tqdm
-
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, Ledger, classify, pending_count
-from mlift.records import AtomicWriter, BadLine, Record, read_records, shard_name, write_json_atomic
+from mlift.pending import DEFAULT_MAX_ATTEMPTS, classify, pending_count
+from mlift.records import BadLine, Record, read_records, shard_name, write_json_atomic
 from mlift.rundir import guard_run_dir, holds_data, write_input_shards  # noqa: F401  (re-exported: commands import them here)
+from mlift.shard_run import Progress, ShardRun, stage_usage
 
 Kind = Literal["keep", "drop", "quarantine"]
 
@@ -172,17 +172,23 @@ class StageRunner:
 
     def run(self, stage: Stage, inputs: list[ShardInput]) -> StageStats:
         stats = StageStats(stage.name, self.num_shards)
+        mine, todo = [], []
         for shard in inputs:
             if shard.total != self.num_shards:
                 raise ValueError(f"stage {stage.name}: input shard {shard.index} is 1 of {shard.total}, expected {self.num_shards}")
             if not self.mine(shard.index):
                 continue
+            mine.append(shard)
             marker = self.marker_path(stage.name, shard.index)
             reopened = self._reopen(stage.name, shard.index) if marker.exists() else None
             if marker.exists():
                 stats.shards_skipped += 1
             else:
-                self._run_shard(stage, shard, reopened)
+                todo.append((shard, reopened))
+        if todo:
+            self._stream(stage, todo)
+        for shard in mine:
+            marker = self.marker_path(stage.name, shard.index)
             if not marker.exists():
                 stats.shards_pending += 1
                 stats.pending += pending_count(self.pending_path(stage.name, shard.index))
@@ -208,71 +214,55 @@ class StageRunner:
         self.redone.add(j)
         return ids
 
-    def _run_shard(self, stage: Stage, shard: ShardInput, reopened: dict[str, int] | None = None) -> None:
-        name, j, n = stage.name, shard.index, self.num_shards
-        ledger = Ledger.load(self.pending_path(name, j), reopened)
-        out = self.stage_dir(name)
-        for stale in out.glob(f"**/.{shard_name(j, n)}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a killed attempt
-        writers = {
-            "keep": AtomicWriter(out / shard_name(j, n)),
-            "drop": AtomicWriter(out / "dropped" / shard_name(j, n)),
-            "quarantine": AtomicWriter(out / "quarantine" / shard_name(j, n)),
-        }
-        counts: Counter = Counter()
-        reasons: dict[str, Counter] = {"drop": Counter(), "quarantine": Counter()}
-        usage_before = _usage(stage)
-        start = time.perf_counter()
-        bar = tqdm(desc=f"{name} [{j + 1}/{n}]", unit="rec", disable=not self.progress, leave=False, dynamic_ncols=True)
+    def _stream(self, stage: Stage, todo: list[tuple[ShardInput, dict[str, int] | None]]) -> None:
+        """The shards' records, batch after batch, through the stage's ordered window (mlift/llm/scheduler.py): up to
+        `stage.workers` batches in process at once, with no barrier between batches or shards; outcomes are written
+        in input order, and a shard is committed when its last batch is written."""
+        from mlift.llm.scheduler import ordered
+
+        workers = max(1, int(getattr(stage, "workers", 1)))
+        runs: list[ShardRun] = []
+        charged = [stage_usage(stage)]  # the stage's usage when the last shard was committed
+        progress = Progress(stage, sum(1 for _ in todo), self.progress)
+
+        def jobs() -> Iterator[tuple[tuple[ShardRun, Any], Callable[[], list[Outcome]] | None]]:
+            for shard, reopened in todo:
+                run = ShardRun(self, stage.name, shard.index, reopened)
+                runs.append(run)
+                batch: list[Record] = []
+                for item in shard.read():
+                    run.counts["in"] += 1
+                    if isinstance(item, BadLine):  # keeps its place in the order
+                        yield (run, Outcome.quarantine(item, "unreadable", item.reason)), None
+                        continue
+                    batch.append(item)
+                    if len(batch) >= max(1, stage.batch_size):
+                        yield (run, batch), partial(self._isolated, stage, batch)
+                        batch = []
+                if batch:
+                    yield (run, batch), partial(self._isolated, stage, batch)
+                yield (run, None), None  # the shard's end
+
         try:
-            batch: list[Record] = []
-            for item in shard.read():
-                counts["in"] += 1
-                if isinstance(item, BadLine):
-                    self._emit(writers, counts, reasons, Outcome.quarantine(item, "unreadable", item.reason), ledger)
-                    continue
-                batch.append(item)
-                if len(batch) >= max(1, stage.batch_size):
-                    self._process(stage, batch, writers, counts, reasons, ledger)
-                    bar.update(len(batch))
-                    bar.set_postfix(kept=counts["keep"], dropped=counts["drop"], quarantined=counts["quarantine"],
-                                    pending=counts["pending"])
-                    batch = []
-            if batch:
-                self._process(stage, batch, writers, counts, reasons, ledger)
-                bar.update(len(batch))
+            for (run, what), outcomes in ordered(jobs(), workers):
+                if what is None:
+                    now = stage_usage(stage)
+                    if run.finish(charged[0], now):
+                        charged[0] = now
+                    runs.remove(run)
+                    progress.shard_done(run.counts)
+                elif isinstance(what, Outcome):
+                    self._emit(run, what)
+                else:
+                    for outcome in outcomes:
+                        self._emit(run, outcome)
+                    progress.update(len(what), run.counts)
         except BaseException:
-            for w in writers.values():
-                w.abort()
+            for run in runs:
+                run.abort()
             raise
         finally:
-            bar.close()
-        if ledger.now:  # not complete: keep nothing, count the attempts; the next run redoes the shard from the cache
-            for w in writers.values():
-                w.abort()
-            ledger.save({k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "pending", "retried")})
-            return
-        # Data first, marker last: a crash in between only means the shard is redone, identically.
-        for kind, writer in writers.items():
-            if writer.count or kind == "keep":
-                writer.commit()
-            else:
-                writer.abort()
-                writer.path.unlink(missing_ok=True)
-        usage_after = _usage(stage)
-        write_json_atomic(self.marker_path(name, j), {
-            "stage": name, "shard": j, "num_shards": n,
-            "counts": {k: counts.get(k, 0) for k in ("in", "keep", "drop", "quarantine", "retried", "final")},
-            "reasons": {k: dict(v) for k, v in reasons.items()},
-            "seconds": round(time.perf_counter() - start, 4),
-            "usage": _usage_delta(usage_before, usage_after),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
-        ledger.clear()
-
-    def _process(self, stage: Stage, batch: list[Record], writers, counts: Counter, reasons, ledger: Ledger) -> None:
-        for outcome in self._isolated(stage, batch):
-            self._emit(writers, counts, reasons, outcome, ledger)
+            progress.close()
 
     def _isolated(self, stage: Stage, batch: list[Record]) -> list[Outcome]:
         """stage.process(batch); if it raises, the batch again in halves, down to the record that raises, which
@@ -294,7 +284,8 @@ class StageRunner:
             raise RuntimeError(f"stage {stage.name} returned {len(outcomes)} outcomes for {len(batch)} records")
         return outcomes
 
-    def _emit(self, writers, counts: Counter, reasons, outcome: Outcome, ledger: Ledger) -> None:
+    def _emit(self, run: ShardRun, outcome: Outcome) -> None:
+        counts, reasons, ledger = run.counts, run.reasons, run.ledger
         obj = outcome.record.to_json()
         rid = getattr(outcome.record, "id", None)
         if rid is not None and rid in ledger.prior:
@@ -313,7 +304,7 @@ class StageRunner:
         if outcome.kind != "keep":
             reasons[outcome.kind][outcome.reason or "unspecified"] += 1
             obj = {**obj, "_reason": outcome.reason, "_detail": outcome.detail}
-        writers[outcome.kind].write(obj)
+        run.writers[outcome.kind].write(obj)
 
 
 def runner_for(args: Any, run_dir: str | Path, num_shards: int, cfg: Any = None) -> StageRunner:
@@ -331,20 +322,6 @@ def raise_if_pending(stats: Iterable[StageStats]) -> None:
     stats = [s for s in stats if s.pending]
     if stats:
         raise PendingFailures(sum(s.pending for s in stats), [f"{s.name}: {s.pending}" for s in stats])
-
-
-def _usage(stage: Stage) -> dict[str, dict[str, float]]:
-    fn = getattr(stage, "usage", None)
-    return fn() if callable(fn) else {}
-
-
-def _usage_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    delta = {}
-    for model, counters in after.items():
-        d = {k: v - before.get(model, {}).get(k, 0) for k, v in counters.items()}
-        if any(d.values()):
-            delta[model] = d
-    return delta
 
 
 def collect_stats(run_dir: str | Path, name: str, num_shards: int) -> StageStats:

@@ -8,6 +8,7 @@ Both go through the per-request cache and count tokens. Languages are given in a
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from functools import cache
 from importlib import resources
@@ -93,6 +94,10 @@ class LLMTranslator:
         self.name = f"llm:{llm.name}"
         self.mode = llm.prompt_mode(cfg.mode)
         self.truncated_lines = 0
+        self._lock = threading.Lock()  # translate() runs on several threads at once (the runner's window)
+
+    def parallel_batches(self, batch_size: int) -> int:
+        return self.llm.parallel_batches(batch_size)
 
     def usage(self) -> dict[str, dict[str, float]]:
         usage = self.llm.usage()
@@ -134,7 +139,9 @@ class LLMTranslator:
             tokens[i, "c"] += out.completion_tokens
             text = (out.text or "").strip()
             cut = out.ok and hit_token_limit(out, params.max_new_tokens)
-            self.truncated_lines += int(cut)
+            if cut:
+                with self._lock:
+                    self.truncated_lines += 1
             if cut and self.cfg.on_truncated == "drop":
                 # a known limit wins over other failures of the text: a retry would be cut the same way
                 if not (failed.get(i) or "").startswith(TRUNCATED):
@@ -333,6 +340,12 @@ class TranslateStage:
         self.tgt = get_language(tgt).flores
         self.src = get_language(src).flores if src else None
         self.batch_size = batch_size
+
+    @property
+    def workers(self) -> int:
+        """Batches the runner keeps in process at once: many for an HTTP translator, 1 for a local model."""
+        parallel = getattr(self.translator, "parallel_batches", None)
+        return parallel(self.batch_size) if parallel else 1
 
     def usage(self) -> dict[str, dict[str, float]]:
         return self.translator.usage()

@@ -157,3 +157,81 @@ class FaultProxy:
 
 def body_key(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()[:12]
+
+
+class LatencyServer:
+    """A local OpenAI-compatible server (chat and completions) that answers after a latency chosen per request by
+    `latency(prompt_text) -> seconds`, with a deterministic answer derived from the prompt. It counts the requests in
+    flight and the most at once, and logs every prompt it answered (a stand-in for a model server: the client side,
+    mlift's scheduler, is what the tests measure)."""
+
+    def __init__(self, latency: Callable[[str], float] = lambda text: 0.0,
+                 answer: Callable[[dict], str] | None = None):
+        self.latency = latency
+        self.answer = answer  # request body -> answer text (default: answer_for(prompt text))
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+        self.answered: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                text = data["prompt"] if "prompt" in data else data["messages"][-1]["content"]
+                with server.lock:
+                    server.now += 1
+                    server.peak = max(server.peak, server.now)
+                try:
+                    time.sleep(server.latency(text))
+                finally:
+                    with server.lock:
+                        server.now -= 1
+                answer = server.answer(data) if server.answer else answer_for(text)
+                choice = ({"index": 0, "text": answer, "finish_reason": "stop"} if "prompt" in data else
+                          {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"})
+                payload = json.dumps({"id": "x", "object": "text_completion", "created": 0, "model": data["model"],
+                                      "choices": [choice],
+                                      "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                with server.lock:
+                    server.answered.append(text)
+                    server.bodies.append(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 1024  # hundreds of connections may arrive at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reset(self, latency: Callable[[str], float] | None = None) -> None:
+        with self.lock:
+            self.peak = self.now
+            self.answered.clear()
+            self.bodies.clear()
+            if latency is not None:
+                self.latency = latency
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def answer_for(text: str) -> str:
+    return "ans-" + hashlib.sha1(text.encode()).hexdigest()[:10]

@@ -119,6 +119,9 @@ class ScoreConfig(Schema):
     max_new_tokens: int = Field(8, ge=1)
     rating_fallback: float | None = Field(None, ge=1, le=5, description="rating used when the judge's answer has no 1-5; "
                                           "None: such a pair is quarantined")
+    structured: bool = Field(True, description="ask the judge for {\"rating\": N} through the backend's structured "
+                             "output where it has one (openai chat: response_format json_schema; vllm: guided "
+                             "decoding); otherwise, or if that answer does not parse, the \"Rating: N\" parser")
     w_judge: float = 0.6
     w_length: float = 0.15
     w_copy: float = 0.15

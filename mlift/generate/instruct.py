@@ -42,6 +42,10 @@ class InstructStage:
     def usage(self) -> dict:
         return self.llm.usage()
 
+    @property
+    def workers(self) -> int:
+        return self.llm.parallel_batches(self.batch_size)
+
     def validate(self, text: str, response: str) -> str:
         if len(text) < self.cfg.min_chars:
             return f"{len(text)} chars < {self.cfg.min_chars}"

@@ -7,15 +7,21 @@ Every component is graded, so the heuristics also rank the pairs that pass their
 length_score = 1 / (1 + |ln(ratio / length_target)|) is 1 at the recipe's target instruction/response length ratio.
 rating: the judge's 1-5 answer, read from what the prompt asks for ("Rating: N"), else "N/5" / "N out of 5", else a
 rating verb ("I'd rate it 4"), else a bare leading digit; never the "1 to 5" of a restated scale. An unparsable answer
-uses `rating_fallback` (marked in meta) or, with no fallback, quarantines the pair (judge_unparsable). Hard filters drop with their reason:
+uses `rating_fallback` (marked in meta) or, with no fallback, quarantines the pair (judge_unparsable).
+Where the judge's backend has structured output (`score.structured`), the request asks for {"rating": N} by JSON schema
+and the parser above is the fallback; meta.scores.rating_path and the stage's usage count which path each rating took
+(json / text / fallback). Hard filters drop with their reason:
 low_rating, length_ratio, copies_response, native_lang, low_quality. All scores go to meta.scores.
 With k instruction candidates, the best-scoring one becomes `instruction_en`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import threading
+from collections import Counter
 
 from mlift.generate.config import LangIDConfig, ScoreConfig
 from mlift.generate.fragments import langid_check
@@ -41,6 +47,20 @@ def parse_rating(text: str | None) -> int | None:
             return int(found[-1])
     m = _LEADING.match(text)
     return int(m.group(1)) if m else None
+
+
+RATING_SCHEMA = {"type": "object", "properties": {"rating": {"type": "integer", "minimum": 1, "maximum": 5}},
+                 "required": ["rating"], "additionalProperties": False}
+
+
+def json_rating(text: str | None) -> int | None:
+    """The rating of a structured answer {"rating": N}, or None."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return None
+    rating = value.get("rating") if isinstance(value, dict) else None
+    return rating if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
 
 
 def length_score(ratio: float, target: float) -> float:
@@ -77,19 +97,35 @@ class ScoreStage:
         self.langid = langid or LangIDConfig()
         self.checks: dict[str, LanguageCheck | None] = {}
         self.batch_size = batch_size
+        self._lock = threading.Lock()  # process() runs on several threads at once (the runner's window)
+        self.structured = cfg.structured and judge.structured(self.mode)
+        self.paths: Counter = Counter()  # rating_json / rating_text / rating_fallback
 
     def check(self, lang: str) -> LanguageCheck | None:
-        if lang not in self.checks:
-            self.checks[lang] = langid_check(self.langid, lang)
-        return self.checks[lang]
+        with self._lock:
+            if lang not in self.checks:
+                self.checks[lang] = langid_check(self.langid, lang)
+            return self.checks[lang]
 
     def usage(self) -> dict:
-        return self.judge.usage()
+        usage = self.judge.usage()
+        with self._lock:
+            if self.paths:
+                usage.setdefault(self.judge.name, {}).update(self.paths)
+        return usage
+
+    @property
+    def workers(self) -> int:
+        return self.judge.parallel_batches(self.batch_size)
 
     def process(self, batch: list[Record]) -> list[Outcome]:
         c = self.cfg
-        params = GenParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=self.seed,
-                           stop=["\n"] if self.mode == "completion" else [])
+        if self.structured:  # room for {"rating": N} whatever max_new_tokens a text answer needs
+            params = GenParams(max_new_tokens=max(c.max_new_tokens, 16), temperature=0.0, seed=self.seed,
+                               json_schema=RATING_SCHEMA)
+        else:
+            params = GenParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=self.seed,
+                               stop=["\n"] if self.mode == "completion" else [])
         pairs = [(i, cand) for i, rec in enumerate(batch) for cand in rec.get("instruction_candidates") or [rec["instruction_en"]]]
         reqs = [make_request(self.mode, c.prompt, "score", instruction=cand, response=batch[i]["fragment_en"])
                 for i, cand in pairs]
@@ -108,8 +144,11 @@ class ScoreStage:
                 if not comp.ok:
                     errors.append(comp.error or "no completion")
                     continue
-                rating = parse_rating(comp.text)
+                rating = json_rating(comp.text) if self.structured else None
+                path = "json" if rating is not None else "text"
+                rating = rating if rating is not None else parse_rating(comp.text)
                 fallback = rating is None
+                path = "fallback" if fallback else path
                 if fallback and c.rating_fallback is None:
                     errors.append(f"unparsable judge answer {comp.text[:60]!r}")
                     continue
@@ -119,7 +158,7 @@ class ScoreStage:
                 parts = {"judge": (r - 1) / 4, "length": length_score(ratio, c.length_target), "copy": 1 - copy,
                          "lang": p_lang}
                 quality = sum(weights[k] * v for k, v in parts.items()) / wsum
-                s = {"rating": r, "rating_fallback": fallback, "judge_answer": (comp.text or "")[:80],
+                s = {"rating": r, "rating_fallback": fallback, "rating_path": path, "judge_answer": (comp.text or "")[:80],
                      "length_ratio": round(ratio, 4), "copy": round(copy, 4), "native_lang": round(p_lang, 4),
                      "components": {k: round(v, 4) for k, v in parts.items()}, "quality": round(quality, 4)}
                 if best is None or s["quality"] > best[1]["quality"]:
@@ -129,6 +168,8 @@ class ScoreStage:
                 out.append(Outcome.quarantine(rec, reason, errors[0] if errors else "no candidate"))
                 continue
             cand, s = best
+            with self._lock:
+                self.paths[f"rating_{s['rating_path']}"] += 1
             rec.fields["instruction_en"] = cand
             rec.meta["scores"] = s
             rec.meta["judge_model"] = self.judge.name

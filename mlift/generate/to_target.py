@@ -51,6 +51,10 @@ class ToTargetStage:
     def usage(self) -> dict:
         return self.inner.usage()
 
+    @property
+    def workers(self) -> int:
+        return self.inner.workers
+
     def process(self, batch: list[Record]) -> list[Outcome]:
         out = []
         for o in self.inner.process(batch):

@@ -41,4 +41,5 @@ def make_llm(cfg: LLMConfig, cache_dir: str | Path | None, seed: int = 0) -> Cac
     stages; see RequestCache)."""
     cache = RequestCache(Path(cache_dir) / "llm_cache.sqlite") if cfg.cache and cache_dir is not None else None
     return CachedLLM(make_backend(cfg, seed), cache, cfg.params, seed=seed, batch_size=cfg.batch_size,
-                     prices=(cfg.price_per_1m_prompt, cfg.price_per_1m_completion))
+                     prices=(cfg.price_per_1m_prompt, cfg.price_per_1m_completion),
+                     lookahead=getattr(cfg, "lookahead", None))

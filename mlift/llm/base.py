@@ -70,6 +70,8 @@ class GenParams(Schema):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None  # None: the recipe's seed
+    json_schema: dict[str, Any] | None = Field(None, description="ask for a JSON object of this schema through the "
+                                               "backend's structured output, where it has one (see `structured`)")
 
 
 OnDone = Callable[[list[tuple[int, Completion]]], None]
@@ -78,10 +80,16 @@ OnDone = Callable[[list[tuple[int, Completion]]], None]
 class Backend(Protocol):
     """`generate` returns one completion per request, in order; it calls `on_done([(i, completion), ...])` as soon as
     requests finish (a micro-batch at a time, or one by one for HTTP), so the cache stores them at once and a kill
-    loses only what was really in flight."""
+    loses only what was really in flight.
+
+    A backend with `concurrent = True` may be called from several threads at once and keeps at most `window` requests
+    in flight across all calls (the runner then keeps many batches going: mlift/llm/scheduler.py); without it, calls
+    come one at a time (a local, compute-bound model batching on its own)."""
 
     backend: str
     model: str
+    concurrent: bool
+    window: int
 
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]: ...
 
@@ -122,10 +130,13 @@ class OpenAILLMConfig(_LLMBase):
     backend: Literal["openai"]
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1; None: the OpenAI API")
     api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the key")
-    concurrency: int = Field(16, ge=1)
+    concurrency: int = Field(16, ge=1, description="requests in flight at once, kept full across batches and shards")
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, description="unused: requests stream to the server (kept for older recipes)")
+    lookahead: int | None = Field(None, ge=1, description="records a stage holds at once (in flight, or finished and "
+                                  "waiting for an earlier one, since outputs keep the input order); default 32 x "
+                                  "concurrency, enough for heavy-tailed latencies")
 
 
 class VLLMConfig(_LLMBase):
@@ -136,7 +147,10 @@ class VLLMConfig(_LLMBase):
     prompt_too_long: PromptTooLong = "quarantine"
     dtype: str = "auto"
     revision: str | None = None
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, description="requests kept queued in the engine; the stage holds "
+                            "`lookahead` records (default 32 x this) so that vLLM always has the next ones")
+    lookahead: int | None = Field(None, ge=1, description="records a stage holds at once (in flight, or finished and "
+                                  "waiting for an earlier one); default 32 x batch_size")
     adapter: str | None = Field(None, description="LoRA adapter directory (served through vLLM's LoRARequest)")
     tokenizer: str | None = Field(None, description="load the tokenizer from here (default: model)")
     chat_template: ChatTemplateRef | None = Field(None, description="Jinja chat template passed to LLM.chat (default: the tokenizer's)")

@@ -25,6 +25,7 @@ def pick_dtype(dtype: str, device: str):
 
 class TransformersBackend:
     backend = "transformers"
+    concurrent = False  # compute-bound: one call at a time, batched below
 
     def __init__(self, cfg: TransformersLLMConfig):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -48,6 +49,7 @@ class TransformersBackend:
         if cfg.chat_template:
             self.tokenizer.chat_template = cfg.chat_template
         self.context = cfg.max_model_len or getattr(self.lm.config, "max_position_embeddings", None)
+        self.window = cfg.batch_size
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.cfg.revision, "gguf": self.cfg.gguf_file,

@@ -1,6 +1,8 @@
 """OpenAI-compatible HTTP backend (vLLM server, TGI, SGLang, `transformers serve`, hosted APIs).
 
-Concurrency is bounded by a semaphore; timeouts, 429s, 5xx and dropped connections are retried with exponential backoff
+One event loop on a daemon thread, one client and one semaphore per backend: `generate` may be called from many
+threads at once (the runner's streaming window, mlift/llm/scheduler.py) and the semaphore keeps exactly `concurrency`
+requests in flight across all of them, first come first served, with no barrier between batches. Timeouts, 429s, 5xx and dropped connections are retried with exponential backoff
 by the openai client itself (max_retries); a request that still fails becomes a Completion with `error`, so its record
 goes to quarantine and the run goes on. Such an error is marked transient (connection, timeout, 429, 5xx): the record
 stays pending and the next run retries it; other statuses (400, 401, 404) are final. The key comes from an environment
@@ -12,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import threading
 from typing import Any
 
 from mlift.llm.base import PROMPT_TOO_LONG, Completion, GenParams, OnDone, OpenAILLMConfig, Request, transient_error
+from mlift.llm.scheduler import IN_FLIGHT
 from mlift.recipe import RecipeError
 
 _BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
@@ -46,11 +50,22 @@ class MissingKeyError(RecipeError, RuntimeError):
 
 class OpenAIBackend:
     backend = "openai"
+    concurrent = True  # generate() may be called from several threads; the semaphore bounds what is in flight
+
+    def structured(self, mode: str) -> bool:
+        """Whether `GenParams.json_schema` is enforced: chat requests carry it as `response_format` (OpenAI, vLLM,
+        SGLang and TGI servers honour it); the completions endpoint has no such field."""
+        return mode == "chat"
 
     def __init__(self, cfg: OpenAILLMConfig):
         self.cfg = cfg
         self.model = cfg.model
         self.base_url = cfg.base_url
+        self.window = cfg.concurrency
+        self._start = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = None
+        self._sem: asyncio.Semaphore | None = None
 
     def identity(self) -> dict[str, Any]:
         # The server's address is not part of the identity: the same model served elsewhere gives the same answers.
@@ -64,27 +79,44 @@ class OpenAIBackend:
             raise MissingKeyError(f"the OpenAI API needs a key: set the environment variable {self.cfg.api_key_env}")
         return "EMPTY"  # local servers accept any key
 
+    def _started(self) -> asyncio.AbstractEventLoop:
+        """The backend's event loop (a daemon thread, so a killed run never waits for it), started on first use."""
+        with self._start:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, daemon=True, name="mlift-openai").start()
+                self._loop = loop
+            return self._loop
+
     def generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None = None) -> list[Completion]:
-        return asyncio.run(self._generate(requests, params, on_done))
+        key = self._api_key()  # a missing key stops the run here, before any request
+        loop = self._started()
+        return asyncio.run_coroutine_threadsafe(self._generate(requests, params, on_done, key), loop).result()
 
-    async def _generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None) -> list[Completion]:
-        from openai import AsyncOpenAI
+    async def _generate(self, requests: list[Request], params: GenParams, on_done: OnDone | None,
+                        key: str) -> list[Completion]:
+        if self._client is None:  # created on the loop's thread: httpx binds its pool to the running loop
+            from openai import AsyncOpenAI
 
-        sem = asyncio.Semaphore(self.cfg.concurrency)
-        async with AsyncOpenAI(base_url=self.base_url, api_key=self._api_key(), timeout=self.cfg.timeout_s,
-                               max_retries=self.cfg.max_retries) as client:
+            self._client = AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=self.cfg.timeout_s,
+                                       max_retries=self.cfg.max_retries)
+            self._sem = asyncio.Semaphore(self.cfg.concurrency)
+        client, sem = self._client, self._sem
 
-            async def one(i: int, req: Request) -> Completion:
-                async with sem:
-                    try:
-                        out = await self._call(client, req, params)
-                    except Exception as exc:  # after the client's own retries
-                        out = Completion(text=None, error=describe_failure(exc, (self._api_key(),)))
-                if on_done:
-                    on_done([(i, out)])
-                return out
+        async def one(i: int, req: Request) -> Completion:
+            async with sem:
+                IN_FLIGHT.add(1)
+                try:
+                    out = await self._call(client, req, params)
+                except Exception as exc:  # after the client's own retries
+                    out = Completion(text=None, error=describe_failure(exc, (key,)))
+                finally:
+                    IN_FLIGHT.add(-1)
+            if on_done:
+                on_done([(i, out)])
+            return out
 
-            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
+        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
     async def _call(self, client, req: Request, params: GenParams) -> Completion:
         common: dict[str, Any] = {
@@ -97,6 +129,9 @@ class OpenAIBackend:
         if params.stop:
             common["stop"] = params.stop
         if req.messages is not None:
+            if params.json_schema:
+                common["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "schema": params.json_schema, "strict": True}}
             resp = await client.chat.completions.create(messages=req.messages, **common)
             text = resp.choices[0].message.content if resp.choices else None
         else:
