@@ -128,7 +128,10 @@ def _check_rehearsal_report(out: Path) -> None:
         scores = json.loads(path.read_text())
         assert scores["references"] == {x: f"mono-{x}" for x in LANGS}
         assert set(scores["scores"]) == {*LANGS, "all"}
-        assert all(0 <= s["score_pct"] <= 100 and s["win"] + s["tie"] + s["loss"] == s["n"] for s in scores["scores"].values())
+        for s in scores["scores"].values():  # the 260K judge rarely answers in format: its pairs are excluded, counted
+            assert s["win"] + s["tie"] + s["loss"] == s["n"]
+            assert s["n"] + s["unparsed"] + s["failed"] + s["pending"] == s["pairs"] > 0
+            assert (s["score_pct"] is None) if s["n"] == 0 else 0 <= s["score_pct"] <= 100
     table = (out / "report/judge/judge_table.md").read_text()
     for label in [*(f"pinch-P{p}" for p in P), "unseen-P1", "unseen-P10", "unseen-P100"]:
         assert f"| {label} |" in table
