@@ -48,8 +48,8 @@ def submit_batches() -> list[str]:
 
 class BatchBackend:
     backend = "batch"
-    concurrent = True  # nothing waits on a server: many stage batches may be handed over at once
-    window = 1024
+    concurrent = False  # a call only writes lines or reads answers: one at a time is as fast as the reader
+    window = 1
 
     def __init__(self, cfg: BatchLLMConfig, directory: str | Path):
         self.cfg = cfg
