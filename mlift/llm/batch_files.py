@@ -7,9 +7,8 @@ results go straight into the cache (mlift/llm/cache.py) whatever order they come
 
 `BatchJob` drives the OpenAI Batch API (upload the file, create the batch, poll, download the output); the batch id is
 written beside the file before any polling, so a rerun resumes polling the same batch instead of paying again.
-Not yet wired into the LLM stages as a backend (see the issue): `write_requests`, a job (`BatchJob.run` or
-`vllm run-batch -i requests.jsonl -o results.jsonl --model M`) and `read_results` + `RequestCache.put_many` are the
-steps such a backend runs.
+The `batch` LLM backend (mlift/llm/batch_backend.py) runs these steps for a stage: `write_requests`, a job
+(`BatchJob` or `vllm run-batch -i requests.jsonl -o results.jsonl --model M`), `read_results` on a rerun.
 """
 
 from __future__ import annotations
