@@ -164,3 +164,12 @@ def test_vllm_run_batch_refuses_completion_requests(tmp_path):
     path.write_text(yaml.safe_dump(data))
     done = translate(path)
     assert done.returncode == 2 and "chat/completions requests only" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unreadable_results_file_is_a_clear_error(tmp_path):
+    path = recipe(tmp_path, "run", {"backend": "batch", "runner": "vllm_run_batch"})
+    assert translate(path).returncode == 4
+    results = tmp_path / "run" / "llm_batch" / "main-0001-chat.results.jsonl"
+    results.write_text('{"id": "x", "custom_id": "k", "response": {"status_code": 200, "body": {}}}\nnot json\n')
+    done = translate(path)
+    assert done.returncode == 2 and f"{results}: line 2: not JSON" in done.stderr and "Traceback" not in done.stderr

@@ -8,8 +8,8 @@ file once: it polls its batch (downloading the output once completed) or finds t
 answered request from it, so the stage completes with what a direct run would have written.
 
 Rules for pending records (mlift/pending.py): a request waiting for its batch counts no attempt (`waiting_error`), so
-a batch that takes ten reruns to finish quarantines nothing; a line that came back failed counts one attempt and is
-written to the next file; a batch that failed, expired or was cancelled has its requests written again.
+a batch that takes ten reruns to finish quarantines nothing; a line that came back failed (or is missing: a batch that failed, expired or was cancelled) counts one attempt and
+is written to the next file, so a request that never succeeds is quarantined after max_attempts.
 
 Files of one process (`--shard i/n` gives each its own writer name, as for the cache), per round (one per stage and
 run that had new requests) and endpoint: `<writer>-<round>-<chat|completions>.requests.jsonl`, its state
@@ -109,23 +109,18 @@ class BatchBackend:
             if not out.exists() and self.cfg.runner == "openai_batch":
                 self._fetch(path, out)
             if out.exists():
-                got = read_results(out)
-                for k in keys:
+                try:
+                    got = read_results(out)
+                except (ValueError, KeyError) as exc:
+                    raise RecipeError(f"batch results {out}: {exc}") from None
+                for k in keys:  # a line missing (an expired or failed batch) is a failed request: one attempt
                     self._results[k] = got.get(k) or Completion(text=None, error=transient_error(f"no line for this "
                                                                                                  f"request in {out}"))
-                    self._waiting.pop(k, None)
-            elif self._gave_up(path):  # failed/expired/cancelled: its requests go into a new file
-                for k in keys:
-                    self._results.pop(k, None)
                     self._waiting.pop(k, None)
             else:
                 for k in keys:
                     self._results.pop(k, None)
                     self._waiting[k] = path
-
-    def _gave_up(self, path: Path) -> bool:
-        state = BatchJob(None, path).state() if self.cfg.runner == "openai_batch" else None
-        return bool(state) and state.get("status") in FINAL and state.get("status") != "completed"
 
     def _openai(self) -> Any:
         if self._client is None:
@@ -144,10 +139,11 @@ class BatchBackend:
         try:
             batch = job.wait(self.cfg.poll_seconds, timeout_s=self.cfg.wait_seconds,
                              log=lambda msg: print(f"{path.name}: {msg}", flush=True))
-            if batch.status == "completed":
+            if batch.status in FINAL:  # completed, or failed/expired/cancelled with what it answered (maybe nothing)
                 job.download(batch, out)
-            elif batch.status in FINAL:
-                print(f"{path.name}: batch {batch.id} {batch.status}: {batch.errors}; its requests go into a new file")
+                if batch.status != "completed":
+                    print(f"{path.name}: batch {batch.id} {batch.status} ({batch.errors}); its unanswered requests "
+                          "count one attempt and go into the next file")
         except RecipeError:
             raise
         except Exception as exc:  # the API unreachable now: the file's records wait for the next run

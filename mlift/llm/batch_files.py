@@ -63,10 +63,13 @@ def read_results(path: str | Path) -> dict[str, Completion]:
     """custom_id -> Completion from a batch output file (OpenAI Batch API or `vllm run-batch`). A line with an error or
     a non-200 status is a failed completion (transient for 429/5xx, as the HTTP backend sees it)."""
     out: dict[str, Completion] = {}
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+    for n, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
             continue
-        line = json.loads(raw)
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {n}: not JSON ({exc.msg})") from None
         resp, err = line.get("response") or {}, line.get("error")
         status = resp.get("status_code", 0)
         body = resp.get("body") or {}
