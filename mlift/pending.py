@@ -67,6 +67,10 @@ class Ledger:
         self.now[rid] = {"attempts": n, "reason": reason, "detail": detail}
         return None
 
+    def wait(self, rid: str, reason: str, detail: str) -> None:
+        """A record waiting for an offline batch (mlift/llm/batch_backend.py): pending, with no attempt counted."""
+        self.now[rid] = {"attempts": self.prior.get(rid, 0), "reason": reason, "detail": detail}
+
     def save(self, counts: dict[str, int]) -> None:
         write_json_atomic(self.path, {"counts": counts, "pending": self.now})
 

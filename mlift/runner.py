@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from mlift.llm.base import is_waiting
 from mlift.pending import DEFAULT_MAX_ATTEMPTS, classify, pending_count
 from mlift.records import BadLine, Record, read_records, shard_name, write_json_atomic
 from mlift.rundir import guard_run_dir, holds_data, write_input_shards  # noqa: F401  (re-exported: commands import them here)
@@ -187,6 +188,7 @@ class StageRunner:
                 todo.append((shard, reopened))
         if todo:
             self._stream(stage, todo)
+            self._submit_batches()
         for shard in mine:
             marker = self.marker_path(stage.name, shard.index)
             if not marker.exists():
@@ -196,6 +198,15 @@ class StageRunner:
             stats.add_marker(json.loads(marker.read_text()))
             stats.shards_done += 1
         return stats
+
+    @staticmethod
+    def _submit_batches() -> None:
+        """The stage's requests for an offline batch backend (mlift/llm/batch_backend.py), written and submitted."""
+        if "mlift.llm.batch_backend" in sys.modules:  # only where such a backend was made
+            from mlift.llm.batch_backend import submit_batches
+
+            for note in submit_batches():
+                print(f"batch: {note}", flush=True)
 
     def _reopen(self, name: str, j: int) -> dict[str, int] | None:
         """With retry_quarantined: a finished shard holding records quarantined after max_attempts (or one whose
@@ -293,6 +304,10 @@ class StageRunner:
         if outcome.kind == "quarantine":
             reason, transient = classify(outcome.reason, outcome.detail)
             outcome = Outcome(outcome.kind, outcome.record, reason, outcome.detail)
+            if transient and rid is not None and is_waiting(outcome.detail):
+                ledger.wait(rid, reason, outcome.detail)  # an offline batch still running: no attempt used
+                counts["pending"] += 1
+                return
             if transient and rid is not None:
                 attempts = ledger.attempt(rid, reason, outcome.detail, self.max_attempts)
                 if attempts is None:

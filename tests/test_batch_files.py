@@ -21,9 +21,12 @@ from mlift.llm.cache import request_key
 
 
 class BatchServer:
-    """The documented files/batches endpoints, in memory; a batch completes on its third poll."""
+    """The documented files/batches endpoints, in memory; a batch is in progress until its `complete_at`-th poll,
+    which completes it by answering each line by rule ("answer to <last message>"; a 500 for a text holding FAIL)."""
 
-    def __init__(self):
+    def __init__(self, complete_at: int = 3):
+        self.complete_at = complete_at
+        self.polls = 0
         from aiohttp import web
 
         self.files: dict[str, bytes] = {}
@@ -69,9 +72,10 @@ class BatchServer:
 
         b = self.batches[request.match_info["id"]]
         b["polls"] += 1
-        if b["polls"] == 2:
+        self.polls += 1
+        if b["polls"] < self.complete_at:
             b["status"] = "in_progress"
-        elif b["polls"] >= 3 and b["status"] != "completed":
+        elif b["status"] != "completed":
             lines = [json.loads(x) for x in self.files[b["input_file_id"]].decode().splitlines()]
             out = []
             for k, line in enumerate(lines):

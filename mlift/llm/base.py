@@ -41,6 +41,20 @@ def is_transient(text: str | None) -> bool:
     return bool(text) and TRANSIENT in text
 
 
+# A request handed to an offline batch job (mlift/llm/batch_backend.py) and not answered yet: its record stays pending
+# like a transient failure, but waiting does not count as an attempt (max_attempts counts failures, not reruns that
+# find the batch still running).
+WAITING = "[waiting]"
+
+
+def waiting_error(message: str) -> str:
+    return f"{TRANSIENT} {WAITING} {message}"
+
+
+def is_waiting(text: str | None) -> bool:
+    return bool(text) and WAITING in text
+
+
 @dataclass
 class Completion:
     """The text, or the error that a request ended with after retries (then the record goes to quarantine, or stays
@@ -157,7 +171,28 @@ class VLLMConfig(_LLMBase):
     max_lora_rank: int = Field(64, ge=1)
 
 
-LLMConfig = Annotated[TransformersLLMConfig | OpenAILLMConfig | VLLMConfig, Field(discriminator="backend")]
+class BatchLLMConfig(_LLMBase):
+    """Requests written to an offline batch file instead of sent to a server (mlift/llm/batch_backend.py): a run
+    writes what is not cached, the job runs, a rerun reads the results into the cache and completes the stage."""
+
+    backend: Literal["batch"]
+    runner: Literal["openai_batch", "vllm_run_batch"] = Field(
+        "openai_batch", description="openai_batch: upload and run through the OpenAI Batch API (files/batches "
+        "endpoints at base_url); vllm_run_batch: you run `vllm run-batch -i <requests> -o <results>` (e.g. a Slurm job)")
+    base_url: str | None = Field(None, description="openai_batch: the API (None: OpenAI's) or a server with its "
+                                 "/files and /batches endpoints")
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the key")
+    completion_window: str = "24h"
+    wait_seconds: float = Field(0.0, ge=0, description="openai_batch: how long a run waits for a submitted batch "
+                                "before leaving its records pending (exit 4); 0: look once")
+    poll_seconds: float = Field(30.0, gt=0, description="between two looks while waiting")
+    batch_discount: float = Field(0.5, ge=0, le=1, description="price factor of batch requests in the cost ledger "
+                                  "(the Batch API charges half the price_per_1m fields)")
+    batch_size: int = Field(128, ge=1, description="unused: requests are written to the file as the stage reads them")
+
+
+LLMConfig = Annotated[TransformersLLMConfig | OpenAILLMConfig | VLLMConfig | BatchLLMConfig,
+                      Field(discriminator="backend")]
 
 
 def fit_prompt(ids: list[int], max_new_tokens: int, context: int | None, rule: str) -> tuple[list[int] | None, str | None]:

@@ -7,9 +7,8 @@ results go straight into the cache (mlift/llm/cache.py) whatever order they come
 
 `BatchJob` drives the OpenAI Batch API (upload the file, create the batch, poll, download the output); the batch id is
 written beside the file before any polling, so a rerun resumes polling the same batch instead of paying again.
-Not yet wired into the LLM stages as a backend (see the issue): `write_requests`, a job (`BatchJob.run` or
-`vllm run-batch -i requests.jsonl -o results.jsonl --model M`) and `read_results` + `RequestCache.put_many` are the
-steps such a backend runs.
+The `batch` LLM backend (mlift/llm/batch_backend.py) runs these steps for a stage: `write_requests`, a job
+(`BatchJob` or `vllm run-batch -i requests.jsonl -o results.jsonl --model M`), `read_results` on a rerun.
 """
 
 from __future__ import annotations
@@ -64,10 +63,13 @@ def read_results(path: str | Path) -> dict[str, Completion]:
     """custom_id -> Completion from a batch output file (OpenAI Batch API or `vllm run-batch`). A line with an error or
     a non-200 status is a failed completion (transient for 429/5xx, as the HTTP backend sees it)."""
     out: dict[str, Completion] = {}
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+    for n, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
             continue
-        line = json.loads(raw)
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {n}: not JSON ({exc.msg})") from None
         resp, err = line.get("response") or {}, line.get("error")
         status = resp.get("status_code", 0)
         body = resp.get("body") or {}

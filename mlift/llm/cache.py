@@ -25,6 +25,12 @@ def request_key(identity: dict[str, Any], params: dict[str, Any], request: dict[
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def key_params(params: GenParams) -> dict[str, Any]:
+    """The params as they enter a request's key: json_schema only when set, so the keys of every other request stay
+    as they were."""
+    return params.model_dump(mode="json", exclude={"json_schema"} if params.json_schema is None else None)
+
+
 def writer_id() -> str:
     """This process's cache file name: one per `--shard i/n` (mlift.cli sets MLIFT_CACHE_WRITER), so no two processes
     of a Slurm array ever write the same file."""
@@ -276,8 +282,7 @@ class CachedLLM:
         params = self.resolve(params)
         if not requests:
             return []
-        # json_schema joins the key only when set: the keys of every other request stay as they were
-        pdict = params.model_dump(mode="json", exclude={"json_schema"} if params.json_schema is None else None)
+        pdict = key_params(params)
         identity = self.backend.identity()
         keys = [request_key(identity, pdict, r.to_json()) for r in requests]
         # Claim each key first, then look it up: a request another thread is generating is waited for, and one it has
