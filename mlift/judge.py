@@ -220,7 +220,7 @@ EXCLUDED = ("unparsed", "failed", "pending")
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Judgment rows ({lang, verdict_ab, verdict_ba, excluded}) -> per language, plus an 'all' row: score over the
+    """Judgment rows ({lang, verdict_ab, verdict_ba, excluded, path_ab, path_ba}) -> per language, plus an 'all' row: score over the
     scored pairs (None if none), win/tie/loss, n (scored), the excluded pairs by reason and their share of all pairs
     (`excluded_rate`, unparsed + failed), and position bias: `same_position` pairs where the judge chose the same
     slot in both orders (first / second), and its share of the scored pairs; `verdict_paths`: how each verdict of
