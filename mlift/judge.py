@@ -4,12 +4,15 @@ as position bias). Score = mean of win 1 / tie 0.5 / loss 0, per language and ov
 (the paper's figures: 50 = parity with the reference). A pair whose verdict could not be read, or whose request failed,
 is not a tie: it is excluded from the score and counted per language (a judge that answers off-format would otherwise
 pull every score toward 50, the very line the paper reads); above `max_excluded_rate` the judge job fails.
+Where the judge's backend has structured output (`structured`), the request asks for {"verdict": "A"|"B"} by JSON
+schema and the text parser is the fallback; scores.json counts per language which path each verdict took.
 
 Model B is one answer file, or, as Pinch ran it, a reference per language (`reference_by_lang`): the prompts in
 language L are compared with the answers of the model tuned only on L."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -50,6 +53,9 @@ class JudgeRecipe(Schema):
     judge: LLMConfig
     prompt: PromptRef = Field("judge_pairwise", description="packaged Jinja prompt name or a path to a .jinja file")
     chat: bool = Field(True, description="send the prompt as a user message (False: as a raw completion prompt)")
+    structured: bool = Field(True, description="ask the judge for {\"verdict\": \"A\"|\"B\"} through the backend's "
+                             "structured output where it has one (vLLM guided decoding, openai chat response_format); "
+                             "the text parser reads any other answer")
     langs: list[LangCode] | None = None
     limit: int | None = Field(None, ge=1, description="only the first N shared prompts")
     max_excluded_rate: float = Field(0.05, ge=0, le=1, description="a language with a larger share of pairs excluded "
@@ -151,6 +157,31 @@ def parse_verdict(text: str | None) -> Verdict | None:
     return named.pop() if len(named) == 1 else None  # type: ignore[return-value]
 
 
+VERDICT_SCHEMA = {"type": "object", "properties": {"verdict": {"type": "string", "enum": ["A", "B"]}},
+                  "required": ["verdict"], "additionalProperties": False}
+VERDICT_PATHS = ("json", "text", "none")
+
+
+def json_verdict(text: str | None) -> Verdict | None:
+    """The verdict of a structured answer {"verdict": "A"|"B"}, or None."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return None
+    verdict = value.get("verdict") if isinstance(value, dict) else None
+    return verdict if verdict in ("A", "B") else None
+
+
+def read_verdict(text: str | None, structured: bool) -> tuple[Verdict | None, str]:
+    """(verdict, path): JSON first when the request asked for it, else (or when it is not valid JSON) the text
+    parser; path is "json", "text" or "none" (no readable verdict)."""
+    verdict = json_verdict(text) if structured else None
+    if verdict is not None:
+        return verdict, "json"
+    verdict = parse_verdict(text)
+    return verdict, "text" if verdict is not None else "none"
+
+
 def combine(verdict_ab: Verdict | None, verdict_ba: Verdict | None) -> Outcome | None:
     """Outcome for model A. verdict_ab: A shown first (A wins by 'A'); verdict_ba: order swapped (A wins by 'B').
     None when a verdict is missing: the pair is excluded from the score, never a tie."""
@@ -189,10 +220,11 @@ EXCLUDED = ("unparsed", "failed", "pending")
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Judgment rows ({lang, verdict_ab, verdict_ba, excluded}) -> per language, plus an 'all' row: score over the
+    """Judgment rows ({lang, verdict_ab, verdict_ba, excluded, path_ab, path_ba}) -> per language, plus an 'all' row: score over the
     scored pairs (None if none), win/tie/loss, n (scored), the excluded pairs by reason and their share of all pairs
     (`excluded_rate`, unparsed + failed), and position bias: `same_position` pairs where the judge chose the same
-    slot in both orders (first / second), and its share of the scored pairs."""
+    slot in both orders (first / second), and its share of the scored pairs; `verdict_paths`: how each verdict of
+    the rows (two per pair) was read, json / text / none."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["lang"]].append(row)
@@ -205,13 +237,15 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         counts = {k: sum(1 for o in outcomes if o == k) for k in POINTS}
         score = sum(POINTS[o] for o in outcomes if o) / len(outcomes) if outcomes else None
         excluded = {k: sum(1 for r in items if r.get("excluded") == k) for k in EXCLUDED}
+        paths = [r.get(k) for r in items for k in ("path_ab", "path_ba")]
         first = sum(1 for r in scored if r["verdict_ab"] == r["verdict_ba"] == "A")
         second = sum(1 for r in scored if r["verdict_ab"] == r["verdict_ba"] == "B")
         table[lang] = {"score": score, "score_pct": None if score is None else round(100 * score, 2), **counts,
                        "n": len(outcomes), **excluded, "pairs": len(items),
                        "excluded_rate": (excluded["unparsed"] + excluded["failed"]) / len(items),
                        "same_position": first + second, "same_first": first, "same_second": second,
-                       "same_position_rate": (first + second) / len(outcomes) if outcomes else None}
+                       "same_position_rate": (first + second) / len(outcomes) if outcomes else None,
+                       "verdict_paths": {k: paths.count(k) for k in VERDICT_PATHS}}
     return table
 
 
@@ -223,7 +257,8 @@ def summary_line(lang: str, s: dict[str, Any]) -> str:
     return (f"{lang:<10} score={score}  win={s['win']} tie={s['tie']} loss={s['loss']}  n={s['n']}  "
             f"excluded={s['unparsed'] + s['failed']}/{s['pairs']} ({100 * s['excluded_rate']:.1f}%: unparsed "
             f"{s['unparsed']}, failed {s['failed']}{pending})  same position in both orders {s['same_position']} "
-            f"({same}; first {s['same_first']}, second {s['same_second']})")
+            f"({same}; first {s['same_first']}, second {s['same_second']})  verdicts read as json/text/none "
+            f"{'/'.join(str(s['verdict_paths'][k]) for k in VERDICT_PATHS)}")
 
 
 def over_threshold(table: dict[str, dict[str, Any]], limit: float) -> list[str]:

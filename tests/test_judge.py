@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verdict
+from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verdict, read_verdict
 
 
 @pytest.mark.parametrize("text,expect", [
@@ -20,6 +20,15 @@ from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verd
 ])
 def test_parse_verdict(text: str | None, expect: str | None) -> None:
     assert parse_verdict(text) == expect
+
+
+@pytest.mark.parametrize("text,structured,expect", [
+    ('{"verdict": "B"}', True, ("B", "json")), ('{"verdict": "a"}', True, (None, "none")),
+    ('{"verdict": "tie"}', True, (None, "none")), ('["A"]', True, ("A", "text")), ("[[A]]", True, ("A", "text")),
+    ('{"verdict": "B"}', False, (None, "none")), ("[[B]]", False, ("B", "text")), (None, True, (None, "none")),
+])
+def test_read_verdict_json_first_then_the_text_parser(text: str | None, structured: bool, expect: tuple) -> None:
+    assert read_verdict(text, structured) == expect
 
 
 def test_combine_needs_the_same_model_chosen_in_both_orders() -> None:
@@ -73,7 +82,10 @@ def test_mlift_judge_end_to_end(tmp_path: Path, stories260k: Path) -> None:
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]
     expect = aggregate([{"lang": r["lang"], "verdict_ab": parse_verdict(r["judge_ab"]),
                          "verdict_ba": parse_verdict(r["judge_ba"]),
-                         "excluded": None if parse_verdict(r["judge_ab"]) and parse_verdict(r["judge_ba"]) else "unparsed"}
+                         "excluded": None if parse_verdict(r["judge_ab"]) and parse_verdict(r["judge_ba"]) else "unparsed",
+                         # a local model has no structured output: the text parser reads every verdict
+                         **{k: "text" if parse_verdict(r[f"judge_{o}"]) else "none"
+                            for o in ("ab", "ba") for k in [f"path_{o}"]}}
                         for r in rows])
     assert scores == expect
     assert scores["fra_Latn"]["pairs"] == 2 and scores["all"]["pairs"] == 3

@@ -3,7 +3,9 @@
 (a stand-in for a hosted judge API, which cannot run here): each response carries a quality mark, the judge picks
 the position whose response has the higher mark, answers off-format for pair ids starting with `off`, refuses (HTTP
 400, a final error) ids starting with `fail`, and always picks the first position for ids starting with `bias`. So
-the expected scores are known without mlift: a swapped order, or an unreadable verdict counted as a tie, fails."""
+the expected scores are known without mlift: a swapped order, or an unreadable verdict counted as a tie, fails.
+Asked with a JSON schema (`response_format`, as structured-output servers take it), it answers {"verdict": X}, except
+for `bias` ids, which answer in text as a server that ignores the schema would (the text parser's fallback)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ class RuleJudge(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet
         pass
 
+    bodies: list[dict] = []  # every request received, for the tests to check what was sent
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.bodies.append(body)
         prompt = body["messages"][-1]["content"]
         (q_first, pid), (q_second, _) = MARK.findall(prompt)  # in the order shown: Response A, then Response B
         if pid.startswith("fail"):
@@ -38,6 +43,8 @@ class RuleJudge(BaseHTTPRequestHandler):
             text = "[[A]]"
         else:
             text = "[[A]]" if int(q_first) > int(q_second) else "[[B]]"
+            if body.get("response_format", {}).get("type") == "json_schema":
+                text = json.dumps({"verdict": text[2]})
         self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                          "choices": [{"index": 0, "finish_reason": "stop",
                                       "message": {"role": "assistant", "content": text}}],
@@ -54,6 +61,7 @@ class RuleJudge(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def rule_judge():
+    RuleJudge.bodies = []
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), RuleJudge)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -122,3 +130,59 @@ def test_off_format_and_failed_verdicts_are_excluded_counted_and_fail_the_job(tm
     err = capsys.readouterr().err
     assert "fra_Latn: 2 of 10 pairs (20.0%)" in err and "max_excluded_rate 5%" in err
     assert "deu_Latn" not in err and "spa_Latn" not in err
+
+
+def test_structured_verdicts_are_read_as_json_with_the_text_parser_as_fallback(tmp_path, rule_judge, monkeypatch,
+                                                                                capsys):
+    """With `structured` (the default) every request carries the verdict schema and the JSON answers give the same
+    scores as the text answers of `structured: false`, which sends no response_format; each verdict's path is
+    counted per language (two verdicts per pair; a failed request or an off-format answer is "none")."""
+    from mlift.judge import VERDICT_SCHEMA, judge_prompts
+    from mlift.languages import get_language
+    from mlift.llm import GenParams, OpenAILLMConfig, Request, make_llm
+    from mlift.llm.cache import RequestCache, request_key
+
+    monkeypatch.setenv("MLIFT_TEST_KEY", "not-a-secret")
+    tables = {}
+    for structured in (True, False):
+        RuleJudge.bodies.clear()
+        (tmp_path / str(structured)).mkdir()
+        recipe = _setup(tmp_path / str(structured), rule_judge, max_excluded_rate=0.25, structured=structured)
+        assert mlift(["judge", str(recipe), "--no-progress"]) == 0
+        console = capsys.readouterr().out
+        formats = [b.get("response_format") for b in RuleJudge.bodies]
+        assert len(formats) == 2 * len(PAIRS)
+        if structured:
+            assert all(f is not None and f["type"] == "json_schema" and f["json_schema"]["schema"] == VERDICT_SCHEMA
+                       for f in formats)
+        else:
+            assert formats == [None] * len(formats)
+        tables[structured] = json.loads((tmp_path / str(structured) / "out" / "scores.json").read_text())["scores"]
+        paths = {lang: tables[structured][lang].pop("verdict_paths") for lang in tables[structured]}
+        fra, deu, spa = ({"json": 16, "text": 0, "none": 4}, {"json": 12, "text": 0, "none": 0},
+                         {"json": 0, "text": 8, "none": 0})  # spa: the `bias` answers ignore the schema
+        if not structured:
+            fra, deu = {"json": 0, "text": 16, "none": 4}, {"json": 0, "text": 12, "none": 0}
+        assert (paths["fra_Latn"], paths["deu_Latn"], paths["spa_Latn"]) == (fra, deu, spa)
+        assert paths["all"] == {k: fra[k] + deu[k] + spa[k] for k in fra}
+        assert f"verdicts read as json/text/none {fra['json']}/{fra['text']}/{fra['none']}" in console
+        for lang in ("fra_Latn", "deu_Latn", "spa_Latn"):
+            assert tables[structured][lang]["score_pct"] == pytest.approx(expected(lang)[0], abs=0.01), lang
+    assert tables[True] == tables[False]
+
+    # The cache keys of text requests are those of before structured output existed (the params without a
+    # json_schema field), so a structured: false judge reuses its earlier answers; the structured ones differ.
+    keys = {structured: RequestCache(tmp_path / str(structured) / "out" / "llm_cache.sqlite").keys()
+            for structured in (True, False)}
+    ident = make_llm(OpenAILLMConfig(backend="openai", model="rule-judge"), None).backend.identity()
+    old_params = GenParams(seed=0).model_dump(mode="json", exclude={"json_schema"})
+    text_keys = {request_key(ident, old_params, Request(messages=[{"role": "user", "content": prompt}]).to_json())
+                 for pid, lang, *_ in PAIRS if not pid.startswith("fail")
+                 for prompt in judge_prompts("judge_pairwise", f"Question {pid}", *_answers(pid, lang),
+                                             get_language(lang).name)}
+    assert len(text_keys) == 2 * (len(PAIRS) - 1) and text_keys <= keys[False] and not text_keys & keys[True]
+
+
+def _answers(pid: str, lang: str) -> tuple[str, str]:
+    _, _, qa, qb = next(p for p in PAIRS if p[:2] == (pid, lang))
+    return f"<<q={qa} id={pid}>> answer", f"<<q={qb} id={pid}>> answer"

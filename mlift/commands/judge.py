@@ -19,6 +19,7 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from mlift.judge import (
+        VERDICT_SCHEMA,
         JudgeRecipe,
         aggregate,
         answers_name,
@@ -27,7 +28,7 @@ def main(args: argparse.Namespace) -> int:
         exclusion,
         judge_prompts,
         over_threshold,
-        parse_verdict,
+        read_verdict,
         summary_line,
     )
     from mlift.llm import Request, make_llm
@@ -47,12 +48,18 @@ def main(args: argparse.Namespace) -> int:
         for prompt in judge_prompts(cfg.prompt, p.instruction, p.response_a, p.response_b, get_language(p.lang).name):
             requests.append(Request(messages=[{"role": "user", "content": prompt}]) if cfg.chat else Request(prompt=prompt))
     llm = make_llm(cfg.judge, out, seed=cfg.seed)
-    completions = llm.generate(requests)  # both orders per pair: A first, then swapped
+    structured = cfg.structured and llm.structured("chat" if cfg.chat else "completion")
+    params = None  # the judge's own params: the cache keys of text requests stay as they were
+    if structured:  # room for {"verdict": "A"} whatever max_new_tokens a text answer needs
+        params = llm.params.model_copy(update={"json_schema": VERDICT_SCHEMA,
+                                               "max_new_tokens": max(llm.params.max_new_tokens, 16)})
+    completions = llm.generate(requests, params)  # both orders per pair: A first, then swapped
     rows = []
     for k, p in enumerate(pairs):
         c_ab, c_ba = completions[2 * k], completions[2 * k + 1]
-        v_ab, v_ba = parse_verdict(c_ab.text), parse_verdict(c_ba.text)
+        (v_ab, path_ab), (v_ba, path_ba) = read_verdict(c_ab.text, structured), read_verdict(c_ba.text, structured)
         rows.append({"id": p.id, "lang": p.lang, "model_b": p.model_b, "verdict_ab": v_ab, "verdict_ba": v_ba,
+                     "path_ab": path_ab, "path_ba": path_ba,
                      "outcome": combine(v_ab, v_ba), "excluded": exclusion(v_ab, v_ba, [c_ab.error, c_ba.error]),
                      "judge_ab": c_ab.text, "judge_ba": c_ba.text, "error": c_ab.error or c_ba.error})
     table = aggregate(rows)
