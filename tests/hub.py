@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from servers import free_port
+from servers import free_port, stop_process
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 
@@ -63,13 +63,7 @@ class HubServer:
         return hub_env(self.url, hf_home, base)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 def hub_env(url: str, hf_home: Path, base: dict[str, str] | None = None) -> dict[str, str]:

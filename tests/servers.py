@@ -22,6 +22,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
+def stop_process(proc: subprocess.Popen, log) -> None:
+    """Terminate a server process (kill it after 10 s) and close its log."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    log.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -53,12 +64,7 @@ class ModelServer:
         raise RuntimeError(f"transformers serve did not start in 120 s: see {log}")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        stop_process(self.proc, self.log)
 
 
 # (request body, attempt number from 1) -> "ok" | "500" | "429" | "drop" | "delay:SECONDS" | "401echo" (a 401 whose body
