@@ -39,6 +39,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def quiet_port() -> int:
+    """A free port below the kernel's ephemeral range: a port that must stay free for minutes (a job's rendezvous,
+    chosen before the job starts) is then never taken by another process's outgoing or listening sockets, which the
+    kernel draws from the ephemeral range (srun, gloo and torchrun open many)."""
+    import random
+
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(20001, min(low, 32768)))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
+
+
 class ModelServer:
     """`transformers serve MODEL_DIR` on 127.0.0.1, offline, on the CPU."""
 

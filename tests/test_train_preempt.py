@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import free_port
+from servers import quiet_port
 from test_train import base_recipe, make_mlift_dataset
 from test_train_distributed import cpu_accelerate_config, env, losses, write_recipe
 from test_train_multinode import slurm_two_nodes  # noqa: F401  (slurm/local_cluster.sh, MLIFT_SLURM_NODES=2)
@@ -44,7 +44,7 @@ def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_mod
     sft = {"max_steps": STEPS, "per_device_train_batch_size": 2, "save_strategy": "steps", "save_steps": 1000}
     slurm = {"nodes": 2, "gpus_per_node": 1, "gres": "", "cpus_per_task": 1, "mem": "2G", "time": "20:00",
              "accelerate_config": str(config), "env_activate": str(REPO / ".venv/bin/activate"), "workdir": str(REPO),
-             "port": free_port()}
+             "port": quiet_port()}  # outside the ephemeral range: srun and gloo open ports there
 
     # the uninterrupted reference, outside Slurm
     ref = tmp_path / "ref"
@@ -69,14 +69,18 @@ def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_mod
         time.sleep(0.2)
     signalled = time.time()
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
-    hurried = False
+    hurried, pending_since = False, None
     while (state := _job(job)).get("JobState") != "COMPLETED" or state.get("Restarts") != "1":
         assert state.get("JobState") not in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"), log.read_text()
         assert time.time() < deadline, f"job {job} did not requeue and finish: {state.get('JobState')}"
         if state.get("Restarts") == "1" and state.get("JobState") == "PENDING" and not hurried:
-            # Slurm holds a requeued job ~2 min (Reason=BeginTime); an admin's nudge keeps the test short
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
-            hurried = True
+            pending_since = pending_since or time.time()
+            # Slurm holds a requeued job ~2 min (Reason=BeginTime); an admin's nudge keeps the test short, once the
+            # first run's batch script has ended (nudged earlier, its exit status is booked on the new run: FAILED)
+            old_script = subprocess.run(["pgrep", "-f", f"job{int(job):05d}/slurm_script"], capture_output=True)
+            if old_script.returncode != 0 and time.time() - pending_since > 3:
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+                hurried = True
         time.sleep(0.5)
     print(f"signal to requeued job's end: {time.time() - signalled:.0f} s")
 

@@ -88,7 +88,8 @@ def test_another_recipe_is_refused_then_fresh_moves_the_first_run_aside(tmp_path
 def test_the_same_command_resumes_after_ctrl_c_and_then_has_nothing_to_do(tmp_path, recipe):
     """Ctrl-C prints 'rerun the same command to resume': it does, from the latest checkpoint of this recipe."""
     out = tmp_path / "run"
-    sets = ("sft.max_steps=60", "sft.save_steps=2", "sft.per_device_train_batch_size=2")
+    # long enough that Ctrl-C always lands mid-run, even when this process is slow to see the first checkpoint
+    sets = ("sft.max_steps=300", "sft.save_steps=2", "sft.per_device_train_batch_size=2")
     proc = subprocess.Popen(_cmd(recipe, out, *sets), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -109,7 +110,7 @@ def test_the_same_command_resumes_after_ctrl_c_and_then_has_nothing_to_do(tmp_pa
     again = _train(recipe, out, *sets)
     assert again.returncode == 0, again.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["resumed_from"].endswith(f"checkpoint-{saved}") and manifest["metrics"]["global_step"] == 60
+    assert manifest["resumed_from"].endswith(f"checkpoint-{saved}") and manifest["metrics"]["global_step"] == 300
 
     third = _train(recipe, out, *sets)
     assert third.returncode == 0 and "nothing to do" in third.stderr
