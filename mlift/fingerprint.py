@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -147,6 +147,27 @@ def _fixed_part(path: str) -> str:
 
 # --- the walk ---------------------------------------------------------------------------------------------------------
 
+
+def schemas_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic schemas in a field's type (itself, or the members of a union / Optional)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        found.extend(schemas_in(arg))
+    return found
+
+
+def tag_of(schema: type[BaseModel], value: Any) -> str | None:
+    """For a tagged union member (a Literal field such as backend: openai), the tag pydantic puts in locations."""
+    if not isinstance(value, dict):
+        return None
+    for name, field in schema.model_fields.items():
+        if get_origin(field.annotation) is Literal and value.get(name) in get_args(field.annotation):
+            return str(value[name])
+    return None
+
+
 def _mark_in(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -> Reads | None:
     """The Reads marker of a field (in its metadata, or anywhere in its type: X | None, Annotated[...])."""
     for m in metadata:
@@ -168,10 +189,8 @@ def _default(field: Any) -> Any:
 
 def _pick(members: list[type[BaseModel]], value: dict) -> type[BaseModel] | None:
     """The union member a mapping is (by its Literal tag, e.g. backend: openai; else the first whose keys fit)."""
-    from mlift.recipe import _tag_of
-
     for m in members:
-        if _tag_of(m, value) is not None:
+        if tag_of(m, value) is not None:
             return m
     for m in members:
         if set(value) <= set(m.model_fields):
@@ -199,9 +218,7 @@ def _walk(annotation: Any, value: Any, key: str, out: dict[str, tuple[Reads, str
         for k, item in value.items():
             _walk(args[1], item, f"{key}.{k}", out)
     elif args and isinstance(value, dict):  # a union of sections: walk the member the mapping is
-        from mlift.recipe import _schemas_in
-
-        member = _pick(_schemas_in(annotation), value)
+        member = _pick(schemas_in(annotation), value)
         if member is not None:
             walk_schema(member, value, key, out)
     elif args and isinstance(value, list):

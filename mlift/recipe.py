@@ -15,6 +15,8 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mlift.fingerprint import schemas_in, tag_of
+
 
 class Schema(BaseModel):
     """Base of every recipe section: unknown keys are errors, assignments are validated."""
@@ -218,35 +220,12 @@ def _collect_fields(schema: type[BaseModel], data: Any, loc: tuple[Any, ...] = (
     for name, field in schema.model_fields.items():
         if name not in data:
             continue
-        for sub in _schemas_in(field.annotation):
+        for sub in schemas_in(field.annotation):
             value = data[name]
-            tag = _tag_of(sub, value)
+            tag = tag_of(sub, value)
             if tag is not None:
                 _collect_fields(sub, value, (*loc, name, tag))
             _collect_fields(sub, value, (*loc, name))
-
-
-def _schemas_in(annotation: Any) -> list[type[BaseModel]]:
-    from typing import get_args
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in get_args(annotation):
-        found.extend(_schemas_in(arg))
-    return found
-
-
-def _tag_of(schema: type[BaseModel], value: Any) -> str | None:
-    """For a tagged union member (a Literal field such as backend: openai), the tag pydantic puts in locations."""
-    from typing import Literal, get_args, get_origin
-
-    if not isinstance(value, dict):
-        return None
-    for name, field in schema.model_fields.items():
-        if get_origin(field.annotation) is Literal and value.get(name) in get_args(field.annotation):
-            return str(value[name])
-    return None
 
 
 def validate_recipe(schema: type[T], data: Any, source: str = "<recipe>", text: str = "") -> T:

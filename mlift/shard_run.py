@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from mlift.pending import Ledger
 from mlift.records import AtomicWriter, shard_name, write_json_atomic
 
-if TYPE_CHECKING:
-    from mlift.runner import StageRunner
-
 
 class ShardRun:
     """One shard being written: its writers (temp files until commit), counts, reasons and pending ledger."""
 
-    def __init__(self, runner: StageRunner, name: str, j: int, reopened: dict[str, int] | None):
+    def __init__(self, runner: Any, name: str, j: int, reopened: dict[str, int] | None):  # runner: its StageRunner
         self.runner, self.name, self.j = runner, name, j
         n = runner.num_shards
         self.ledger = Ledger.load(runner.pending_path(name, j), reopened)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from mlift.recipe import Recipe
-from mlift.train import TrainRecipe
 
 
-def render_sbatch(recipe: Recipe[TrainRecipe], recipe_arg: str, overrides: list[str]) -> str:
-    """slurm/train.sbatch rendered with the recipe's Slurm values."""
+def render_sbatch(recipe: Recipe[Any], recipe_arg: str, overrides: list[str]) -> str:
+    """slurm/train.sbatch rendered with the recipe's Slurm values (a train recipe: mlift.train imports this module)."""
     import shlex
 
     import jinja2

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlift.recipe import Recipe, RecipeError
-from mlift.sweep.jobs import Job, file_digest
+from mlift.sweep.jobs import Job, file_digest, named_inputs
 from mlift.sweep.schema import DATA_COMMANDS, DatasetSpec, ModelSpec, SweepRecipe, resolve
 
 
@@ -87,31 +87,6 @@ class Graph:
         return job.name
 
 
-def named_inputs(g: Graph, schema: str | type, recipe: str, sets: list[str]) -> list[str]:
-    """The content of every file a job's recipe names (inputs, prompts, few-shot files, chat templates, packaged
-    defaults), as `key=sha256`, so an edit reruns the job and what depends on it. Read from the YAML with the job's
-    overrides along the schema, without validating (--no-validate gives the same hashes). Files under the sweep's
-    output_dir are other jobs' outputs: their jobs' hashes already count."""
-    import yaml
-
-    from mlift.fingerprint import recipe_files
-    from mlift.recipe import apply_override, parse_override
-
-    cls = resolve(schema) if isinstance(schema, str) else schema
-    try:
-        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
-        for item in sets:
-            apply_override(data, *parse_override(item))
-        files = recipe_files(cls, data)
-    except (OSError, yaml.YAMLError, RecipeError, TypeError, AttributeError):
-        return []  # a broken recipe: validation says so, or the job does
-    return [f"{key}={fp['sha256']}" for key, fp in sorted(files.items()) if not _under(fp["path"], g.out)]
-
-
-def _under(path: str, root: Path) -> bool:
-    return Path(path.split("*")[0].split("{")[0] or ".").resolve().is_relative_to(root)
-
-
 # --- data ------------------------------------------------------------------------------------------------------------
 
 def _validate_dataset(g: Graph, spec: DatasetSpec, label: str, overrides: list[str]) -> None:
@@ -163,7 +138,8 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
         _validate_dataset(g, spec, label, sets)
     base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets), "--no-progress"]  # type: ignore[union-attr]
     res = spec.resources.model_dump()
-    inputs = [file_digest(spec.recipe), *named_inputs(g, DATA_COMMANDS[spec.command].schema, spec.recipe, sets)]  # type: ignore[arg-type,index]
+    schema = resolve(DATA_COMMANDS[spec.command].schema)  # type: ignore[index]
+    inputs = [file_digest(spec.recipe), *named_inputs(g.out, schema, spec.recipe, sets)]
     common = {"resources": res, "label": label, "inputs": inputs, "root": str(data_out)}
     if spec.shards == 1:
         return g.add(Job(f"data-{label}", "data", _cmd(*base), str(data_out), deps=after, **common))
@@ -274,7 +250,7 @@ def train_job(g: Graph, r: Run, arm: Arm) -> str:
                      resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
                      inputs=[*(file_digest(f) for f in _train_files(cfg)), *arm.inputs,
                              # data.datasets: every arm sets its own (arm.inputs, or the parent job's hash)
-                             *named_inputs(g, "mlift.train:TrainRecipe", cfg.train.recipe,
+                             *named_inputs(g.out, resolve("mlift.train:TrainRecipe"), cfg.train.recipe,
                                            [*train_sets, "data.datasets=[]"])]))
 
 
@@ -288,7 +264,8 @@ def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
     return g.add(Job(f"eval-{r.tag}", "eval", cmd, str(eval_out), deps=[train],
                      resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
                      inputs=[file_digest(cfg.eval.suite),
-                             *named_inputs(g, "mlift.eval_suite:EvalSuite", cfg.eval.suite, eval_sets(cfg.eval.args))]))
+                             *named_inputs(g.out, resolve("mlift.eval_suite:EvalSuite"), cfg.eval.suite,
+                                           eval_sets(cfg.eval.args))]))
 
 
 def eval_sets(args: list[str]) -> list[str]:

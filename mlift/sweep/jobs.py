@@ -68,3 +68,26 @@ def marker_hash(path: Path) -> str | None:
         return json.loads(path.read_text()).get("hash")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def named_inputs(out: Path, schema: type, recipe: str, sets: list[str]) -> list[str]:
+    """The content of every file a job's recipe names (inputs, prompts, few-shot files, chat templates, packaged
+    defaults), as `key=sha256`, so an edit reruns the job and what depends on it. Read from the YAML with the job's
+    overrides along the schema, without validating (--no-validate gives the same hashes). Files under the sweep's
+    output_dir are other jobs' outputs: their jobs' hashes already count."""
+    import yaml
+
+    from mlift.fingerprint import recipe_files
+    from mlift.recipe import RecipeError, apply_override, parse_override
+    try:
+        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
+        for item in sets:
+            apply_override(data, *parse_override(item))
+        files = recipe_files(schema, data)
+    except (OSError, yaml.YAMLError, RecipeError, TypeError, AttributeError):
+        return []  # a broken recipe: validation says so, or the job does
+    return [f"{key}={fp['sha256']}" for key, fp in sorted(files.items()) if not _under(fp["path"], out)]
+
+
+def _under(path: str, root: Path) -> bool:
+    return Path(path.split("*")[0].split("{")[0] or ".").resolve().is_relative_to(root)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from mlift.recipe import RecipeError
-from mlift.sweep.jobs import Job, file_digest
+from mlift.sweep.jobs import Job, file_digest, named_inputs
 
 
 def _cmd(*parts: str) -> str:
@@ -75,18 +75,17 @@ def judge_jobs(g, answers: list[tuple[object, Job]], suffix: str) -> list[Job]:
         sets = [*spec.set, f"output_dir={out}", f"seed={ans.seed}",
                 "model_a=" + json.dumps({"path": str(Path(ans.out, "answers.jsonl")), "name": ans.label}),
                 "reference_by_lang=" + json.dumps(ref_files, sort_keys=True)]
+        from mlift.judge import JudgeRecipe
+
         if g.validate and not jobs:  # the judge recipe with the sweep's overrides, before anything is submitted
-            from mlift.judge import JudgeRecipe
             from mlift.recipe import load_recipe
 
             load_recipe(spec.recipe, JudgeRecipe, sets)
-        from mlift.sweep.graph import named_inputs
-
         cmd = _cmd("mlift", "judge", spec.recipe, *sum((["--set", s] for s in sets), []), "--no-progress")
         job = Job(f"judge-{r.tag}", "judge", cmd, str(out),  # type: ignore[attr-defined]
                   deps=[ans.name, *sorted({j.name for j in ref_jobs.values()})], resources=spec.resources.model_dump(),
                   label=ans.label, seed=ans.seed, model=ans.model,
-                  inputs=[file_digest(spec.recipe), *named_inputs(g, "mlift.judge:JudgeRecipe", spec.recipe, sets)])
+                  inputs=[file_digest(spec.recipe), *named_inputs(g.out, JudgeRecipe, spec.recipe, sets)])
         g.add(job)
         jobs.append(job)
     return jobs
@@ -101,3 +100,4 @@ def judge_report_job(g, model, judges: list[Job]) -> None:
     cmd = _cmd("mlift", "judge-report", *(f"{j.label}@{j.seed}={j.out}" for j in judges), "--out", str(out))
     g.add(Job(f"judge-report-{model.name}" if many else "judge-report", "report", cmd, str(out),
               deps=[j.name for j in judges], resources=cfg.report.resources.model_dump(), model=model.name))
+
