@@ -12,7 +12,6 @@ language L are compared with the answers of the model tuned only on L."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pydantic import Field, model_validator
 from mlift.fingerprint import InputPath, PromptRef
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
+from mlift.llm.base import json_field
 from mlift.recipe import RecipeError, Schema
 
 Verdict = Literal["A", "B"]
@@ -164,11 +164,7 @@ VERDICT_PATHS = ("json", "text", "none")
 
 def json_verdict(text: str | None) -> Verdict | None:
     """The verdict of a structured answer {"verdict": "A"|"B"}, or None."""
-    try:
-        value = json.loads(text or "")
-    except ValueError:
-        return None
-    verdict = value.get("verdict") if isinstance(value, dict) else None
+    verdict = json_field(text, "verdict")
     return verdict if verdict in ("A", "B") else None
 
 

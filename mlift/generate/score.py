@@ -17,7 +17,6 @@ With k instruction candidates, the best-scoring one becomes `instruction_en`.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -29,6 +28,7 @@ from mlift.generate.llmutil import make_request
 from mlift.generate.text import word_ngrams
 from mlift.langid import LanguageCheck, script_fraction
 from mlift.llm import CachedLLM, GenParams
+from mlift.llm.base import json_field
 from mlift.records import Record
 from mlift.runner import Outcome
 
@@ -55,11 +55,7 @@ RATING_SCHEMA = {"type": "object", "properties": {"rating": {"type": "integer", 
 
 def json_rating(text: str | None) -> int | None:
     """The rating of a structured answer {"rating": N}, or None."""
-    try:
-        value = json.loads(text or "")
-    except ValueError:
-        return None
-    rating = value.get("rating") if isinstance(value, dict) else None
+    rating = json_field(text, "rating")
     return rating if isinstance(rating, int) and not isinstance(rating, bool) and 1 <= rating <= 5 else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
@@ -205,3 +206,12 @@ def fit_prompt(ids: list[int], max_new_tokens: int, context: int | None, rule: s
     if rule == "quarantine" or budget < 1:
         return None, why
     return (ids[-budget:] if rule == "truncate_left" else ids[:budget]), None
+
+
+def json_field(text: str | None, key: str) -> Any:
+    """The value of `key` in an answer that is a JSON object (structured output), or None."""
+    try:
+        value = json.loads(text or "")
+    except ValueError:
+        return None
+    return value.get(key) if isinstance(value, dict) else None
