@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from mlift.fingerprint import ChatTemplateRef
 from mlift.recipe import Recipe, Schema
 from mlift.train_data import DatasetSource
+from mlift.train_fsdp import enable_fsdp_on_cpu, fsdp_summary, save_fsdp_model
 
 # SFTConfig keys the recipe owns at the top level (one source of truth for the manifest and resume)
 OWNED_SFT_KEYS = {"output_dir": "output_dir", "seed": "seed", "data_seed": "seed"}
@@ -201,6 +202,7 @@ def build_trainer(recipe: Recipe[TrainRecipe]):
         from mlift.recipe import RecipeError
 
         raise RecipeError(f"{recipe.path}: sft: TRL's SFTConfig refuses these settings: {exc}") from None
+    enable_fsdp_on_cpu()  # before SFTTrainer builds its Accelerator
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision,
                                               trust_remote_code=cfg.model.trust_remote_code)
     try:
@@ -251,12 +253,6 @@ def _zero_stage(trainer) -> int | None:
     return trainer.accelerator.state.deepspeed_plugin.zero_stage
 
 
-def _fsdp(trainer) -> dict[str, Any] | None:
-    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None) if trainer.is_fsdp_enabled else None
-    return None if plugin is None else {"version": plugin.fsdp_version, "sharding": str(plugin.sharding_strategy),
-                                        "state_dict_type": str(plugin.state_dict_type)}
-
-
 def batch_info(trainer) -> dict[str, Any]:
     """The batch the run really used: the trainer's settings and, under DeepSpeed, what the engine was configured with
     (an accelerate config that hard-codes gradient_accumulation_steps would override the recipe's)."""
@@ -302,8 +298,9 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
         log(f"stop requested: checkpoint-{run_callback.preempted_at} saved; the same command resumes from it")
         raise Preempted(run_callback.preempted_at)
     if trainer.is_fsdp_enabled:  # sharded checkpoints while training; save_model writes nothing for a sharded dict
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    trainer.save_model(str(out))  # gathers ZeRO-3 / FSDP shards; saves the tokenizer (with its chat template) too
+        save_fsdp_model(trainer, out)
+    else:
+        trainer.save_model(str(out))  # gathers ZeRO-3 shards; saves the tokenizer (with its chat template) too
     trainer.accelerator.wait_for_everyone()
     manifest: dict[str, Any] = {}
     if trainer.is_world_process_zero():
@@ -319,7 +316,7 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
             "data": info["data"],
             "world_size": trainer.args.world_size,
             "deepspeed_zero_stage": _zero_stage(trainer),
-            "fsdp": _fsdp(trainer),
+            "fsdp": fsdp_summary(trainer),
             "batch": batch_info(trainer),
             "versions": package_versions(),
             "metrics": {**result.metrics, "global_step": trainer.state.global_step,

@@ -27,4 +27,5 @@ def test_gpu_check_dry_run_plans_every_step(shared_dir: Path) -> None:
     zero3 = (REPO / ".gpu_check/gpu/accelerate-zero3.yaml").read_text()
     assert "DEEPSPEED" in zero3 and "bf16" in zero3 and "gradient_accumulation_steps: auto" in zero3
     fsdp = (REPO / ".gpu_check/gpu/accelerate-fsdp.yaml").read_text()
-    assert "distributed_type: FSDP" in fsdp and "FULL_SHARD" in fsdp and "SHARDED_STATE_DICT" in fsdp
+    assert "distributed_type: FSDP" in fsdp and "fsdp_version: 2" in fsdp and "fsdp_reshard_after_forward: true" in fsdp
+    assert "SHARDED_STATE_DICT" in fsdp
