@@ -77,7 +77,7 @@ def test_bom_json_and_csv_sources_lose_nothing(walk_dir, capsys):
 
 @pytest.mark.slow
 def test_learning_rate_written_as_1e_3_trains(walk_dir, capsys, monkeypatch):
-    """The README's `--set sft.learning_rate=1e-3` (YAML reads 1e-3 as text): a number, and the model trains."""
+    """docs/commands/train.md's `--set sft.learning_rate=1e-3` (YAML reads 1e-3 as text): a number, and it trains."""
     monkeypatch.chdir(REPO)
     out = walk_dir / "out" / "train-lr-text"
     recipe = walk_dir / "recipes" / "train-lr-text.yaml"
