@@ -30,12 +30,12 @@ RECIPES: list[tuple[str, str]] = [
     ("mlift.baselines.translated_alpaca:TranslatedAlpacaRecipe", "baseline translated-alpaca"),
     ("mlift.baselines.templated:TemplatedRecipe", "baseline templated"),
     ("mlift.baselines.sphinx:SphinxRecipe", "baseline sphinx"),
-    ("mlift.mix:MixRecipe", "mix (`mlift mix RECIPE`)"),
-    ("mlift.contamination:ContaminationRecipe", "check-contamination"),
+    ("mlift.data.mix:MixRecipe", "mix (`mlift mix RECIPE`)"),
+    ("mlift.data.contamination:ContaminationRecipe", "check-contamination"),
     ("mlift.commands.translate:TranslateRecipe", "translate (`mlift translate RECIPE`)"),
-    ("mlift.train:TrainRecipe", "train (`mlift train RECIPE`)"),
-    ("mlift.eval_suite:EvalSuite", "eval suite (`mlift eval --suite RECIPE`)"),
-    ("mlift.judge:JudgeRecipe", "judge (`mlift judge RECIPE`)"),
+    ("mlift.train.sft:TrainRecipe", "train (`mlift train RECIPE`)"),
+    ("mlift.eval.suite:EvalSuite", "eval suite (`mlift eval --suite RECIPE`)"),
+    ("mlift.judge.pairwise:JudgeRecipe", "judge (`mlift judge RECIPE`)"),
     ("mlift.sweep.schema:SweepRecipe", "sweep (`mlift sweep RECIPE`)"),
 ]
 
