@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from mlift.languages import UnknownLanguageError
-    from mlift.pending import PendingFailures
     from mlift.recipe import RecipeError
+    from mlift.runner.pending import PendingFailures
     from mlift.textio import TextFileError
 
     if getattr(args, "shard", None):  # each array task writes its own request-cache file (see mlift/llm/cache.py)

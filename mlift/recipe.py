@@ -263,7 +263,7 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         apply_override(data, keys, value)
     cfg = validate_recipe(schema, data, source + (f" (with --set {' '.join(overrides)})" if overrides else ""), text)
     if "output_dir" in type(cfg).model_fields:
-        from mlift.outdir import output_dir_problem
+        from mlift.runner.outdir import output_dir_problem
 
         problem = output_dir_problem(cfg.output_dir)
         if problem:

@@ -12,9 +12,9 @@ import yaml
 from conftest import shared_path
 
 from mlift.cli import main as cli_main
-from mlift.eval_mmlu import read_hendrycks, read_okapi
-from mlift.eval_suite import FloresTask, MMLUTask, XLSumTask
-from mlift.eval_tasks import build_tasks
+from mlift.eval.mmlu import read_hendrycks, read_okapi
+from mlift.eval.suite import FloresTask, MMLUTask, XLSumTask
+from mlift.eval.tasks import build_tasks
 
 
 def test_readers_normalise_okapi_and_hendrycks() -> None:
@@ -97,7 +97,7 @@ def test_mlift_eval_runs_all_three_families(tmp_path: Path, stories260k: Path) -
     assert manifest["rouge"]["langs"]["hi"]["lang"] == "hindi"
     from multilingual_rouge.rouge_scorer import RougeScorer
 
-    from mlift.eval_hooks import xlsum_process_results
+    from mlift.eval.hooks import xlsum_process_results
 
     ref = RougeScorer(["rouge1", "rougeL"], lang="hindi", use_stemmer=True)
     samples = [json.loads(x) for x in (out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()]
@@ -131,7 +131,7 @@ def test_mmlu_planted_answers_score_100_then_0(tmp_path: Path, stories260k: Path
     """The answer key is planted at the letter the model itself prefers (measured with transformers directly, with a
     clear margin): the task must score 100%; planted at the letter it likes least: 0%. Proves prompt, choices, target
     index and lm-eval's argmax line up through the same task code as real MMLU."""
-    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.eval.run import EvalSuite, run_eval
 
     questions = ["Lily saw a big red ball in the park. What did she see?", "Tom had a little dog. What did Tom have?",
                  "The sun was hot. How was the sun?", "Ben ate a cake. What did Ben eat?"]
@@ -172,8 +172,8 @@ def test_hub_mmlu_variants_reuse_lm_eval_builtins(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "recipes" / "eval").glob("*.yaml")))
 def test_shipped_eval_recipes_validate(path: Path) -> None:
-    from mlift.evaluate import EvalSuite
-    from mlift.judge import JudgeRecipe
+    from mlift.eval.run import EvalSuite
+    from mlift.judge.pairwise import JudgeRecipe
     from mlift.recipe import load_recipe
 
     recipe = load_recipe(path, JudgeRecipe if "judge" in path.name else EvalSuite)

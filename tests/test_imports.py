@@ -10,9 +10,9 @@ from pathlib import Path
 from conftest import REPO
 
 KNOWN = {
-    ("mlift.baselines.common", "mlift.sources"),
-    ("mlift.eval_hub", "mlift.eval_tasks"),
-    ("mlift.eval_mmlu", "mlift.eval_tasks"),
+    ("mlift.baselines.common", "mlift.data.conversations"),
+    ("mlift.eval.hub", "mlift.eval.tasks"),
+    ("mlift.eval.mmlu", "mlift.eval.tasks"),
     ("mlift.sweep.graph", "mlift.sweep.rehearsal"),
     ("mlift.sweep.graph", "mlift.sweep.schema"),
     ("mlift.sweep.rehearsal", "mlift.sweep.schema"),

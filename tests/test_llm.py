@@ -6,8 +6,8 @@ import pytest
 
 from mlift.languages import UnknownLanguageError, get_language
 from mlift.llm import GenParams, Request, TransformersLLMConfig, make_llm
+from mlift.llm.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
 from mlift.records import Record
-from mlift.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
 
 
 def llm_cfg(model, **kw) -> TransformersLLMConfig:

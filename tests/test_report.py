@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlift.report import make_report
+from mlift.report.tables import make_report
 
 
 def eval_dir(root: Path, name: str, scores: dict[tuple[str, str, str, str | None], float]) -> Path:
@@ -188,7 +188,7 @@ def test_report_shows_point_gains_and_protocol_facts(tmp_path):
 
 
 def test_a_nan_seed_gives_nan_mean_and_spread_not_an_error():
-    from mlift.report import Cell
+    from mlift.report.tables import Cell
 
     cell = Cell([0.2, math.nan])
     assert math.isnan(cell.mean) and math.isnan(cell.std)

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
+from mlift.data.corpus import iter_documents
+from mlift.data.shards import ByteRanges, file_owner, iter_lines
 from mlift.generate.config import SourceConfig
-from mlift.generate.shard_read import ByteRanges, file_owner, iter_lines
-from mlift.generate.sources import iter_documents
 from mlift.records import BadLine
 
 

@@ -1,4 +1,4 @@
-"""What the baseline builders share: the English source loader (mlift.sources: Alpaca JSON / JSONL / HF dataset),
+"""What the baseline builders share: the English source loader (mlift.data.conversations: Alpaca JSON / JSONL / HF dataset),
 input sharding, and the chat record shape TRL trains on."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mlift.data.conversations import DataSource, iter_source
 from mlift.recipe import RecipeError
 from mlift.records import BadLine, Record, read_records
-from mlift.runner import ShardInput
-from mlift.sources import DataSource, iter_source
+from mlift.runner.stage import ShardInput
 
 DATASET_GLOB = "dataset/*/shard-*.jsonl"  # kept records of every language; quarantine/ and dropped/ are one level deeper
 
 
 class PairSource(DataSource):
-    """The English instruction set a baseline translates: mlift's one data-source schema (mlift.sources), English by
+    """The English instruction set a baseline translates: mlift's one data-source schema (mlift.data.conversations), English by
     default. Dolly: `columns: {input: context, output: response}`."""
 
     lang: str | None = "eng_Latn"

@@ -13,13 +13,13 @@ from pydantic import Field
 
 from mlift.baselines.common import PairSource, chat, user_text
 from mlift.baselines.protect import Masked, PlaceholderError, mask, restore
-from mlift.contamination import BuildCheck
+from mlift.data.contamination import BuildCheck
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.llm.translate import Translator, TranslatorConfig
 from mlift.recipe import Schema
 from mlift.records import Record
-from mlift.translate import Translator, TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 
 PAIR_FIELDS = ("instruction", "input", "output")
 _ONLY_PLACEHOLDERS = re.compile(r"\s*(?:⟦\d+⟧\s*)+")
@@ -75,7 +75,7 @@ class PairTranslateStage:
         return usage
 
     def process(self, batch: list[Record]) -> list:
-        from mlift.runner import Outcome
+        from mlift.runner.stage import Outcome
 
         failures: dict[int, tuple[str, str]] = {}
         done: dict[int, dict[str, str]] = {i: {} for i in range(len(batch))}

@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from mlift.contamination import GenerateCheck
+from mlift.data.contamination import GenerateCheck
 from mlift.fingerprint import InputPath, Reads
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.llm.translate import TranslatorConfig
 from mlift.recipe import Schema
-from mlift.translate import TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 
 # The steps of a generation run, in order (dedup and select are global: they need every shard of their input).
 STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
@@ -42,10 +42,10 @@ LangMethod = Literal["auto", "lid176", "lingua", "py3langid", "script", "none"]
 
 
 class LangIDConfig(Schema):
-    """Is a fragment in L? A detector's P(L) plus L's script; per-language choices in mlift/data/langid.tsv."""
+    """Is a fragment in L? A detector's P(L) plus L's script; per-language choices in mlift/resources/langid.tsv."""
 
     enabled: bool = True
-    detector: LangMethod = Field("auto", description="auto: the measured choice per language (mlift/data/langid.tsv: "
+    detector: LangMethod = Field("auto", description="auto: the measured choice per language (mlift/resources/langid.tsv: "
                                  "lid176 for most, py3langid/lingua where lid.176 fails or lacks L); script: script "
                                  "check only; none: no language ID")
     per_language: dict[str, LangMethod] = Field(default_factory=dict, description="override per language, e.g. "
@@ -83,7 +83,7 @@ class FragmentsConfig(Schema):
     max_tokens: int = Field(256, ge=1)
     max_sentences: int = Field(12, ge=1)
     tokenizer: str | None = Field(None, description="HF tokenizer for counting; default: words, with Han/kana and "
-                                  "Thai/Lao/Khmer/Myanmar by calibrated characters per word (mlift.generate.text)")
+                                  "Thai/Lao/Khmer/Myanmar by calibrated characters per word (mlift.data.text)")
     max_per_doc: int | None = Field(None, ge=1)
     max_repeated_line_frac: float = Field(0.3, ge=0, le=1, description="boilerplate: share of duplicated lines")
     max_top_ngram_frac: float = Field(0.2, ge=0, le=1, description="repetition: share of text in the most common word 3-gram")

@@ -14,9 +14,9 @@ from __future__ import annotations
 from mlift.generate.config import LangIDConfig
 from mlift.generate.fragments import langid_check
 from mlift.languages import get_language
+from mlift.llm.translate import TranslateStage, Translator
 from mlift.records import Record
-from mlift.runner import Outcome
-from mlift.translate import TranslateStage, Translator
+from mlift.runner.stage import Outcome
 
 NOT_IN_L = "instruction_not_in_target_language"
 

@@ -175,7 +175,7 @@ def datasets(g: Graph) -> None:
             if spec.path is not None:
                 from mlift.fingerprint import Reads, fingerprint
 
-                ready = fingerprint(spec.path, Reads(files="mlift.sources:local_files"))
+                ready = fingerprint(spec.path, Reads(files="mlift.data.conversations:local_files"))
                 g.arms.append(Arm(label, None, [_cmd("--set", f"data.datasets=[{json.dumps({'path': spec.path})}]")],
                                   [f"dataset={ready['sha256']}"]))
                 continue
@@ -198,7 +198,7 @@ def train_model(cfg: SweepRecipe, model: ModelSpec, point: dict[str, Any], valid
 
     overrides = [*cfg.train.set, *model.set, *assignments(point)]
     if validate:
-        from mlift.train import load_train_recipe
+        from mlift.train.sft import load_train_recipe
 
         load_train_recipe(cfg.train.recipe, overrides)
     try:
@@ -250,7 +250,7 @@ def train_job(g: Graph, r: Run, arm: Arm) -> str:
                      resources=cfg.train.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
                      inputs=[*(file_digest(f) for f in _train_files(cfg)), *arm.inputs,
                              # data.datasets: every arm sets its own (arm.inputs, or the parent job's hash)
-                             *named_inputs(g.out, resolve("mlift.train:TrainRecipe"), cfg.train.recipe,
+                             *named_inputs(g.out, resolve("mlift.train.sft:TrainRecipe"), cfg.train.recipe,
                                            [*train_sets, "data.datasets=[]"])]))
 
 
@@ -264,7 +264,7 @@ def eval_job(g: Graph, r: Run, train: str, base_model: str, lora: bool) -> str:
     return g.add(Job(f"eval-{r.tag}", "eval", cmd, str(eval_out), deps=[train],
                      resources=cfg.eval.resources.model_dump(), label=r.arm, seed=r.seed, model=r.model.name,
                      inputs=[file_digest(cfg.eval.suite),
-                             *named_inputs(g.out, resolve("mlift.eval_suite:EvalSuite"), cfg.eval.suite,
+                             *named_inputs(g.out, resolve("mlift.eval.suite:EvalSuite"), cfg.eval.suite,
                                            eval_sets(cfg.eval.args))]))
 
 
@@ -321,7 +321,7 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     datasets(g)
     models(g)
     if cfg.eval is not None and validate:
-        from mlift.evaluate import EvalSuite
+        from mlift.eval.run import EvalSuite
         from mlift.recipe import load_recipe
         from mlift.sweep.validate import check_command_args
 

@@ -37,7 +37,7 @@ def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
 
 def _instruction_digests(source: str) -> list[str]:
     """An edited eval set reruns the answers (and, through the parents' hashes, the judges)."""
-    from mlift.answer import instruction_files
+    from mlift.judge.answer import instruction_files
 
     try:
         return [file_digest(f) for f in instruction_files(source)]
@@ -75,7 +75,7 @@ def judge_jobs(g, answers: list[tuple[object, Job]], suffix: str) -> list[Job]:
         sets = [*spec.set, f"output_dir={out}", f"seed={ans.seed}",
                 "model_a=" + json.dumps({"path": str(Path(ans.out, "answers.jsonl")), "name": ans.label}),
                 "reference_by_lang=" + json.dumps(ref_files, sort_keys=True)]
-        from mlift.judge import JudgeRecipe
+        from mlift.judge.pairwise import JudgeRecipe
 
         if g.validate and not jobs:  # the judge recipe with the sweep's overrides, before anything is submitted
             from mlift.recipe import load_recipe

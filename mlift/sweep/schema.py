@@ -25,7 +25,7 @@ class DataCommand:
 # The one table of data commands: `mlift <command> RECIPE`; validated before anything is submitted.
 DATA_COMMANDS: dict[str, DataCommand] = {
     "generate": DataCommand("mlift.generate.config:GenerateRecipe", steps="mlift.generate.config:STEP_KINDS"),
-    "mix": DataCommand("mlift.mix:MixRecipe"),
+    "mix": DataCommand("mlift.data.mix:MixRecipe"),
     "baseline translated-alpaca": DataCommand("mlift.baselines.translated_alpaca:TranslatedAlpacaRecipe"),
     "baseline templated": DataCommand("mlift.baselines.templated:TemplatedRecipe"),
     "baseline sphinx": DataCommand("mlift.baselines.sphinx:SphinxRecipe"),

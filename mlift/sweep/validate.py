@@ -117,7 +117,7 @@ def check_command_args(sweep: Path | None, key: str, command: str, args: list[st
             check_values(ns)
         else:
             from mlift.commands.eval import suite_overrides
-            from mlift.evaluate import EvalSuite
+            from mlift.eval.run import EvalSuite
             from mlift.recipe import load_recipe
 
             load_recipe(suite, EvalSuite, suite_overrides(ns))
