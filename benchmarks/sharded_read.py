@@ -20,7 +20,7 @@ from pathlib import Path
 
 CHILD = r"""
 import json, sys, time
-from mlift.generate.config import SourceConfig
+from mlift.data.corpus import SourceConfig
 from mlift.data.corpus import iter_documents
 from mlift.records import BadLine
 

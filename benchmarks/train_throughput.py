@@ -26,9 +26,9 @@ SFT = {"learning_rate": 1e-3, "per_device_train_batch_size": 8, "max_length": 25
 
 
 def rows(data: Path, limit: int) -> list[dict]:
-    from mlift.data.conversations import DataSource, iter_source
+    from mlift.data.conversations import DataSource, iter_conversations
 
-    return [{"messages": r["messages"]} for r in iter_source(DataSource(path=str(data), limit=limit))]
+    return [{"messages": r["messages"]} for r in iter_conversations(DataSource(path=str(data), limit=limit))]
 
 
 def bare_trl(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:

@@ -59,7 +59,7 @@ print(json.dumps(cfg["process_docs"](ds).to_list(), ensure_ascii=False))
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     docs = json.loads(done.stdout.strip().splitlines()[-1])
-    from mlift.eval.tasks import xlsum_docs
+    from mlift.eval.xlsum import xlsum_docs
     from mlift.languages import get_language
 
     raw = [json.loads(x) for x in rows.read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from mlift.llm import GenParams, Request, TransformersLLMConfig, make_llm
-from mlift.llm.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
 from mlift.records import Record, shard_name
 from mlift.runner.stage import Outcome, ShardInput, StageRunner
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 PARAMS = GenParams(max_new_tokens=4)
 

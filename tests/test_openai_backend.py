@@ -9,8 +9,9 @@ import time
 import pytest
 
 from mlift.llm import GenParams, OpenAILLMConfig, Request, TransformersLLMConfig, make_llm
-from mlift.llm.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
 from mlift.records import Record
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 
 def openai_llm(served, cache_dir=None, **kw):

@@ -142,12 +142,12 @@ def _sweep_labels() -> set[str]:
     """Every dataset label the paper sweeps produce (grid points expanded as `mlift sweep` names them)."""
     import yaml
 
-    from mlift.sweep.graph import _grid, point_label
+    from mlift.sweep.schema import grid_points, point_label
 
     labels = set()
     for path in (Path(__file__).resolve().parents[1] / "recipes" / "sweeps").glob("*.yaml"):
         for spec in yaml.safe_load(path.read_text()).get("datasets", []):
-            for point in _grid(spec.get("grid") or {}):
+            for point in grid_points(spec.get("grid") or {}):
                 labels.add(point_label(spec["name"], spec.get("label"), point) if point else spec["name"])
     return labels
 

@@ -8,9 +8,8 @@ import random
 
 import pytest
 
-from mlift.data.corpus import iter_documents
+from mlift.data.corpus import SourceConfig, iter_documents
 from mlift.data.shards import ByteRanges, file_owner, iter_lines
-from mlift.generate.config import SourceConfig
 from mlift.records import BadLine
 
 

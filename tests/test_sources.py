@@ -21,11 +21,11 @@ def alpaca_jsonl(path: Path) -> Path:
 
 
 def test_reader_reads_alpaca_jsonl_and_names_the_bad_lines(tmp_path):
-    from mlift.data.conversations import DataSource, iter_source
+    from mlift.data.conversations import DataSource, iter_conversations
     from mlift.records import BadLine
 
     f = alpaca_jsonl(tmp_path / "alpaca.jsonl")
-    items = list(iter_source(DataSource(path=str(f), lang="eng_Latn")))
+    items = list(iter_conversations(DataSource(path=str(f), lang="eng_Latn")))
     bad = [x for x in items if isinstance(x, BadLine)]
     good = [x for x in items if not isinstance(x, BadLine)]
     assert [(b.line, b.reason.split(":")[0]) for b in bad] == [(3, "malformed JSON"), (5, "row has none of messages, "

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mlift.data.conversations import DataSource, iter_source
+from mlift.data.conversations import DataSource, iter_conversations
 from mlift.recipe import RecipeError
 from mlift.records import BadLine, Record, read_records
 from mlift.runner.stage import ShardInput
@@ -27,7 +27,7 @@ def load_pairs(src: DataSource) -> tuple[list[Record], list[BadLine]]:
     """Rows -> records with fields instruction/input/output (a single-turn chat row gives its user and assistant
     turns), and the rows that could not be read (file:line, reason) for the quarantine."""
     out, bad = [], []
-    for item in iter_source(src):
+    for item in iter_conversations(src):
         if isinstance(item, BadLine):
             bad.append(item)
             continue
@@ -49,14 +49,6 @@ def load_pairs(src: DataSource) -> tuple[list[Record], list[BadLine]]:
 def record_rng(seed: int, rid: str) -> random.Random:
     """A random stream per record, from the seed and the record id: the same choice on any shard split and rerun."""
     return random.Random(int(hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest()[:16], 16))
-
-
-def chat(user: str, assistant: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-
-
-def user_text(instruction: str, inp: str) -> str:
-    return instruction if not inp.strip() else f"{instruction}\n\n{inp}"
 
 
 def memory_inputs(records: list[Record], n: int) -> list[ShardInput]:

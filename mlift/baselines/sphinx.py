@@ -12,10 +12,10 @@ from pydantic import Field
 from mlift.baselines.common import PairSource, record_rng
 from mlift.baselines.protect import DEFAULT_KINDS
 from mlift.data.contamination import BuildCheck
-from mlift.llm.translate import TranslatorConfig
 from mlift.recipe import Schema
 from mlift.records import Record
 from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 
 class ProtectConfig(Schema):

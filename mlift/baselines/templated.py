@@ -17,8 +17,9 @@ import jinja2
 import yaml
 from pydantic import Field
 
-from mlift.baselines.common import chat, record_rng
+from mlift.baselines.common import record_rng
 from mlift.data.contamination import BuildCheck
+from mlift.data.conversations import chat
 from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema

@@ -11,15 +11,16 @@ from typing import Any
 
 from pydantic import Field
 
-from mlift.baselines.common import PairSource, chat, user_text
+from mlift.baselines.common import PairSource
 from mlift.baselines.protect import Masked, PlaceholderError, mask, restore
 from mlift.data.contamination import BuildCheck
+from mlift.data.conversations import chat, user_text
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request
-from mlift.llm.translate import Translator, TranslatorConfig
 from mlift.recipe import Schema
 from mlift.records import Record
 from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import Translator, TranslatorConfig
 
 PAIR_FIELDS = ("instruction", "input", "output")
 _ONLY_PLACEHOLDERS = re.compile(r"\s*(?:⟦\d+⟧\s*)+")

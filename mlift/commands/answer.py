@@ -47,9 +47,9 @@ def main(args: argparse.Namespace) -> int:
     from mlift.judge.answer import (
         answer_rows,
         chat_template,
-        fingerprint,
         load_instructions,
         manifest,
+        model_digest,
         template_sha256,
         user_message,
     )
@@ -72,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = TransformersLLMConfig(backend="transformers", device=args.device, dtype=args.dtype, **common)
     out = Path(args.out)
-    fp = fingerprint(args.model, args.adapter)
+    fp = model_digest(args.model, args.adapter)
     llm = make_llm(cfg, out / "cache" / fp, seed=args.seed)  # a retrained model gets a fresh cache
     completions = llm.generate([Request(messages=[{"role": "user", "content": user_message(r)}]) for r in rows])
     good, bad = answer_rows(rows, completions)

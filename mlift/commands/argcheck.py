@@ -119,8 +119,8 @@ def check_baseline(baseline: str | None, labels: list[str]) -> None:
 
 
 def check_out(value: str, flag: str = "--out") -> None:
-    """An output directory argument: not empty, not a file, writable (mlift.runner.outdir)."""
-    from mlift.runner.outdir import output_dir_problem
+    """An output directory argument: not empty, not a file, writable (mlift.recipe)."""
+    from mlift.recipe import output_dir_problem
 
     problem = output_dir_problem(value)
     if problem:

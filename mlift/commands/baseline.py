@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 
 BUILDERS = ("translated-alpaca", "templated", "sphinx")
 
@@ -107,9 +107,9 @@ def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     from mlift.baselines.common import load_pairs
     from mlift.data.conversations import write_quarantine
     from mlift.languages import get_language
-    from mlift.llm.translate import make_translator
     from mlift.recipe import load_recipe
     from mlift.runner.stage import guard_run_dir, write_input_shards
+    from mlift.translate.translators import make_translator
 
     recipe = load_recipe(args.recipe, schema, args.overrides)
     cfg = recipe.cfg

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 from mlift.generate.config import STEPS
 
 

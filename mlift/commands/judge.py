@@ -9,7 +9,7 @@ from mlift.languages import get_language
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mlift.cli import add_recipe_arguments
+    from mlift.commands import add_recipe_arguments
 
     add_recipe_arguments(parser, shards=False)
 

@@ -7,7 +7,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

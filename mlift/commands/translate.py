@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 from mlift.fingerprint import InputPath
 from mlift.languages import LangCode
-from mlift.llm.translate import TranslatorConfig
 from mlift.recipe import Schema
 from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 
 class TextInput(Schema):
@@ -43,7 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlift.languages import get_language
-    from mlift.llm.translate import TranslateStage, make_translator
     from mlift.recipe import RecipeError, load_recipe
     from mlift.records import Record, read_records
     from mlift.runner.stage import (
@@ -54,6 +53,8 @@ def main(args: argparse.Namespace) -> int:
         write_input_shards,
         write_manifest,
     )
+    from mlift.translate.stage import TranslateStage
+    from mlift.translate.translators import make_translator
 
     recipe = load_recipe(args.recipe, TranslateRecipe, args.overrides)
     cfg = recipe.cfg

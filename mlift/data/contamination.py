@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from mlift.eval.metrics import MultilingualTokenizer
+from mlift.data.text import MultilingualTokenizer
 from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema

@@ -87,7 +87,7 @@ def local_files(path: str) -> list[Path] | None:
         return None
 
 
-def fingerprint(src: DataSource) -> str:
+def source_digest(src: DataSource) -> str:
     """Changes when the source's files (path, size, mtime) or its settings change; hub ids: the settings."""
     h = hashlib.sha256(src.model_dump_json().encode())
     for f in source_files(src) or []:
@@ -145,10 +145,8 @@ def _messages(value: Any) -> list[dict[str, str]]:
     return out
 
 
-def to_chat(row: dict[str, Any], src: DataSource) -> tuple[list[dict[str, str]], dict[str, str]]:
+def row_to_messages(row: dict[str, Any], src: DataSource) -> tuple[list[dict[str, str]], dict[str, str]]:
     """(messages, Alpaca fields or {}): the one converter from any supported row layout to chat."""
-    from mlift.baselines.common import chat, user_text
-
     fmt = src.format
     if fmt == "auto":
         if src.column("messages") in row and row[src.column("messages")] is not None:
@@ -180,7 +178,7 @@ def to_chat(row: dict[str, Any], src: DataSource) -> tuple[list[dict[str, str]],
     return chat(user_text(fields["instruction"], fields["input"]), fields["output"]), fields
 
 
-def iter_source(src: DataSource) -> Iterator[Record | BadLine]:
+def iter_conversations(src: DataSource) -> Iterator[Record | BadLine]:
     """Every row as a Record (fields: messages, plus instruction/input/output for Alpaca rows; lang "" when neither
     the row nor the source gives one), or a BadLine saying where and why. `langs` and `limit` are applied here."""
     from mlift.languages import get_language
@@ -196,7 +194,7 @@ def iter_source(src: DataSource) -> Iterator[Record | BadLine]:
         try:
             if not isinstance(row, dict):
                 raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-            messages, fields = to_chat(row, src)
+            messages, fields = row_to_messages(row, src)
             lang = row.get(src.column("lang")) or default_lang
             lang = get_language(lang).flores if lang else ""
         except ValueError as exc:
@@ -222,13 +220,13 @@ class SourceRead:
     def __init__(self, src: DataSource):
         self.records: list[Record] = []
         self.bad: list[BadLine] = []
-        for item in iter_source(src):
+        for item in iter_conversations(src):
             (self.bad if isinstance(item, BadLine) else self.records).append(item)
         if not self.records:  # the wrong file or format: an empty mixture or a "0/0 contaminated" would follow
             first = "; ".join(f"{b.source}:{b.line}: {b.reason[:160]}" for b in self.bad[:3])
             raise RecipeError(f"data source {src.path}: no readable record"
                               + (f" ({len(self.bad)} unreadable; first: {first})" if self.bad else " (empty)"))
-        self.info = {"path": src.path, "fingerprint": fingerprint(src), "records": len(self.records),
+        self.info = {"path": src.path, "fingerprint": source_digest(src), "records": len(self.records),
                      "bad_lines": len(self.bad)}
 
 
@@ -240,3 +238,11 @@ def write_quarantine(path: Path, bad: list[BadLine], source: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         for b in bad:
             fh.write(dumps({**b.to_json(), "data_source": source, "where": f"{b.source}:{b.line}"}) + "\n")
+
+
+def chat(user: str, assistant: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+def user_text(instruction: str, inp: str) -> str:
+    return instruction if not inp.strip() else f"{instruction}\n\n{inp}"

@@ -14,13 +14,34 @@ import glob
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from mlift.data.shards import ByteRanges, file_owner, hf_shard, iter_lines
-from mlift.generate.config import SourceConfig
+from mlift.fingerprint import InputPath
 from mlift.languages import Language, get_language
+from mlift.recipe import Schema
 from mlift.records import BadLine, Record, dumps
 from mlift.runner.stage import ShardInput
 from mlift.textio import strip_bom
+
+
+class SourceConfig(Schema):
+    """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""
+
+    kind: Literal["text", "jsonl", "parquet", "hf"]
+    path: InputPath | None = Field(None, description="file or glob (text/jsonl/parquet)")
+    name: str | None = Field(None, description="HF dataset name, e.g. uonlp/CulturaX, HuggingFaceFW/fineweb-2, wikimedia/wikipedia")
+    config: str | None = Field(None, description="HF config, e.g. {iso1} (CulturaX), {flores} (FineWeb-2), 20231101.{iso1}")
+    split: str = "train"
+    streaming: bool = True
+    text_field: str = "text"
+    id_field: str | None = Field(None, description="field holding a document id; default: <source>-<index>")
+    unit: Literal["file", "paragraph", "line"] = Field("file", description="text files: what counts as one document")
+    limit: int | None = Field(None, ge=1, description="at most N documents from this source (per language)")
+    langs: list[str] | None = Field(None, description="only for these languages (default: all)")
+    required: bool = Field(True, description="false: a language without this file/config just skips the source")
 
 
 def fill(template: str | None, lang: Language) -> str | None:
@@ -117,7 +138,7 @@ def _by_lines(src: SourceConfig) -> bool:
     return src.kind == "jsonl" or (src.kind == "text" and src.unit == "line")
 
 
-def iter_source(src: SourceConfig, lang: Language, shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[str, str | BadLine]]:
+def iter_source_documents(src: SourceConfig, lang: Language, shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[str, str | BadLine]]:
     """(doc id, text or BadLine) of shard (j, n) of the source, in a fixed order; only that part is read."""
     j, n = shard
     if src.kind == "hf":
@@ -160,7 +181,7 @@ def iter_documents(sources: list[SourceConfig], lang_code: str, shard: tuple[int
             continue
         if not src.required and src.kind != "hf" and not glob.glob(fill(src.path, lang) or ""):
             continue
-        docs = iter_source(src, lang) if src.limit is not None else iter_source(src, lang, shard)
+        docs = iter_source_documents(src, lang) if src.limit is not None else iter_source_documents(src, lang, shard)
         for count, (doc_id, doc) in enumerate(docs):
             if src.limit is not None:
                 if count >= src.limit:

@@ -178,7 +178,7 @@ def rouge_per_item(metric: str, preds: list[str], refs: list[str], lang: str, mo
         return [s[metric] for s in xlsum_rouge.scores(preds, refs, lang, (metric,))]
     from rouge_score import rouge_scorer
 
-    from mlift.eval.metrics import MultilingualTokenizer
+    from mlift.data.text import MultilingualTokenizer
 
     scorer = rouge_scorer.RougeScorer([metric], tokenizer=MultilingualTokenizer(lang))
     return [scorer.score(r, p)[metric].fmeasure for p, r in zip(preds, refs, strict=True)]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mlift.eval.configs import dump
+from mlift.eval.spec import TaskSpec
 from mlift.eval.suite import LmEvalTask
-from mlift.eval.tasks import TaskSpec
 from mlift.languages import Language, get_language
 
 

@@ -13,15 +13,9 @@ ROUGE has two modes (`ROUGE_MODES`):
 from __future__ import annotations
 
 import os
-import unicodedata
 from functools import cache
 
-import regex
-
-# Scripts written without spaces between words: score them per character (no segmenter is assumed installed).
-_CHAR_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
-_TOKEN_RE = regex.compile(rf"[{_CHAR_SCRIPTS}][\p{{M}}]*|[^\s\p{{P}}\p{{S}}{_CHAR_SCRIPTS}\p{{C}}\p{{Z}}]+")
-_STEMMED_LANGS = {"en", "eng"}
+from mlift.data.text import MultilingualTokenizer
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 ROUGE_MODES = ("xlsum", "unicode")
@@ -30,38 +24,6 @@ DEFAULT_ROUGE_MODE = "xlsum"
 
 class MetricResourceError(RuntimeError):
     """A metric needs a resource that is not available (e.g. offline); the message says what to do."""
-
-
-def _lang_short(lang: str | None) -> str | None:
-    if not lang:
-        return None
-    try:
-        from mlift.languages import get_language
-
-        return get_language(lang).short
-    except ValueError:
-        return lang.split("_")[0].lower()
-
-
-class MultilingualTokenizer:
-    """A rouge-score compatible tokenizer (`.tokenize(text) -> list[str]`) that works for every script."""
-
-    def __init__(self, lang: str | None = None, stem: bool | None = None):
-        short = _lang_short(lang)
-        self.stem = (short in _STEMMED_LANGS) if stem is None else stem
-        self._stemmer = None
-        if self.stem:
-            from nltk.stem import porter
-
-            self._stemmer = porter.PorterStemmer()
-
-    def tokenize(self, text: str) -> list[str]:
-        text = unicodedata.normalize("NFKC", text).lower()
-        tokens = _TOKEN_RE.findall(text)
-        if self._stemmer is not None:
-            # rouge-score stems only tokens longer than 3 characters; do the same so English matches it exactly.
-            tokens = [self._stemmer.stem(t) if len(t) > 3 else t for t in tokens]
-        return tokens
 
 
 def rouge(predictions: list[str], references: list[str], lang: str | None = None,

@@ -9,10 +9,11 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from mlift.eval.configs import mmlu_config, mmlu_task_name, write_task
+from mlift.eval.configs import write_task
+from mlift.eval.spec import TaskSpec, data_files, evaluated, need
 from mlift.eval.suite import MMLUTask
-from mlift.eval.tasks import TaskSpec, data_files, evaluated, need
 from mlift.languages import Language
 
 LETTERS = "ABCD"
@@ -127,3 +128,30 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
     data = data_files(name, evaluated(test, fewshot, first, pooled), fewshot)
     write_task(tasks_dir, mmlu_config(cfg.format, lang, data, {"source": source}))
     return TaskSpec(name, "mmlu", lang.flores, source=source)
+
+
+# lm-eval's own MMLU prompts (lm_eval/tasks/okapi/mmlu_multilingual/_default_yaml, global_mmlu/full/*/_*_template_yaml)
+OKAPI_PROMPT = "{{instruction.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
+
+
+GLOBAL_MMLU_PROMPT = "{{question.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
+
+
+HENDRYCKS_PROMPT = "{{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
+
+
+def mmlu_task_name(fmt: str, lang: Language) -> str:
+    return f"mlift_mmlu_{ {'okapi': 'okapi', 'global_mmlu': 'global', 'hendrycks_csv': 'hendrycks'}[fmt]}_{lang.flores}"
+
+
+def mmlu_config(fmt: str, lang: Language, data: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """okapi and global_mmlu exactly as lm-eval's m_mmlu_* / global_mmlu_full_* define them (raw rows, their prompt,
+    letter targets, first_n few-shot sampler); hendrycks_csv on mlift's normalised docs."""
+    prompt = {"okapi": OKAPI_PROMPT, "global_mmlu": GLOBAL_MMLU_PROMPT, "hendrycks_csv": HENDRYCKS_PROMPT}[fmt]
+    config: dict[str, Any] = {"task": mmlu_task_name(fmt, lang), "tag": ["mlift_mmlu"], **data}
+    if fmt != "hendrycks_csv":
+        config["fewshot_config"] = {"sampler": "first_n"}
+    return {**config, "output_type": "multiple_choice", "doc_to_text": prompt, "doc_to_choice": ["A", "B", "C", "D"],
+            "doc_to_target": "answer",
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            "metadata": {"version": 2.0, **metadata}}

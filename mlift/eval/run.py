@@ -15,8 +15,9 @@ from mlift.eval import metrics
 from mlift.eval.item_scores import write_items
 from mlift.eval.lmeval import build_lmeval
 from mlift.eval.model import decide_chat, end_of_turn, load_tokenizer, model_context, template_info, tokenizer_source
+from mlift.eval.spec import Generation, TaskSpec
 from mlift.eval.suite import EvalSuite
-from mlift.eval.tasks import Generation, TaskSpec, build_tasks
+from mlift.eval.tasks import build_tasks
 from mlift.records import write_json_atomic
 
 __all__ = ["EvalSuite", "run_eval", "model_spec", "flat_table"]  # EvalSuite lives in mlift.eval.suite

@@ -7,35 +7,19 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from mlift.data.contamination import GenerateCheck
-from mlift.fingerprint import InputPath, Reads
+from mlift.data.corpus import SourceConfig
+from mlift.fingerprint import Reads
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
-from mlift.llm.translate import TranslatorConfig
 from mlift.recipe import Schema
 from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 # The steps of a generation run, in order (dedup and select are global: they need every shard of their input).
 STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
 GLOBAL_STEPS = ("dedup", "select")
 # (step, is_global) in order: where a sharded run must wait for every shard (read by `mlift sweep` to chain jobs)
 STEP_KINDS = [(s, s in GLOBAL_STEPS) for s in STEPS]
-
-
-class SourceConfig(Schema):
-    """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""
-
-    kind: Literal["text", "jsonl", "parquet", "hf"]
-    path: InputPath | None = Field(None, description="file or glob (text/jsonl/parquet)")
-    name: str | None = Field(None, description="HF dataset name, e.g. uonlp/CulturaX, HuggingFaceFW/fineweb-2, wikimedia/wikipedia")
-    config: str | None = Field(None, description="HF config, e.g. {iso1} (CulturaX), {flores} (FineWeb-2), 20231101.{iso1}")
-    split: str = "train"
-    streaming: bool = True
-    text_field: str = "text"
-    id_field: str | None = Field(None, description="field holding a document id; default: <source>-<index>")
-    unit: Literal["file", "paragraph", "line"] = Field("file", description="text files: what counts as one document")
-    limit: int | None = Field(None, ge=1, description="at most N documents from this source (per language)")
-    langs: list[str] | None = Field(None, description="only for these languages (default: all)")
-    required: bool = Field(True, description="false: a language without this file/config just skips the source")
 
 
 LangMethod = Literal["auto", "lid176", "lingua", "py3langid", "script", "none"]

@@ -51,13 +51,13 @@ class Models:
 
     @cached_property
     def translator(self):
-        from mlift.llm.translate import make_translator
+        from mlift.translate.translators import make_translator
 
         return make_translator(self.cfg.translator, self.cache_dir, self.cfg.seed)
 
     @cached_property
     def back_translator(self):
-        from mlift.llm.translate import make_translator
+        from mlift.translate.translators import make_translator
 
         if self.cfg.back_translator is None:
             return self.translator

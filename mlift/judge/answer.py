@@ -2,7 +2,7 @@
 its chat template; the answers are what `mlift judge` compares (Pinch's evaluation, Shaham et al. 2024 §3).
 
 The tokenizer and chat template come from the adapter/checkpoint dir when it has one (what training saved), so a model
-is asked the way it was trained. The request cache lives under a fingerprint of the model files, so a retrained model
+is asked the way it was trained. The request cache lives under a digest of the model files, so a retrained model
 at the same path never gets its predecessor's answers."""
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def has_tokenizer(path: str | Path | None) -> bool:
     return path is not None and Path(path, "tokenizer_config.json").is_file()
 
 
-def fingerprint(*paths: str | None) -> str:
+def model_digest(*paths: str | None) -> str:
     """Of local model/adapter dirs: file names, sizes and mtimes (cheap for 16 GB checkpoints, changes on retrain);
     a hub id stands for itself."""
     h = hashlib.sha256()
@@ -124,7 +124,7 @@ def chat_template(model: str, adapter: str | None, setting: str | None) -> tuple
 
 
 def user_message(row: dict) -> str:
-    from mlift.baselines.common import user_text
+    from mlift.data.conversations import user_text
 
     return user_text(row["instruction"], row["input"])
 

@@ -27,7 +27,7 @@ from mlift.llm.base import json_field
 from mlift.recipe import RecipeError, Schema
 
 Verdict = Literal["A", "B"]
-Outcome = Literal["win", "tie", "loss"]
+PairResult = Literal["win", "tie", "loss"]  # for model A, from both orders
 POINTS: dict[str, float] = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 
 _BRACKET = re.compile(r"\[\[\s*([AB])\s*\]\]")
@@ -178,8 +178,8 @@ def read_verdict(text: str | None, structured: bool) -> tuple[Verdict | None, st
     return verdict, "text" if verdict is not None else "none"
 
 
-def combine(verdict_ab: Verdict | None, verdict_ba: Verdict | None) -> Outcome | None:
-    """Outcome for model A. verdict_ab: A shown first (A wins by 'A'); verdict_ba: order swapped (A wins by 'B').
+def combine(verdict_ab: Verdict | None, verdict_ba: Verdict | None) -> PairResult | None:
+    """The result for model A. verdict_ab: A shown first (A wins by 'A'); verdict_ba: order swapped (A wins by 'B').
     None when a verdict is missing: the pair is excluded from the score, never a tie."""
     if verdict_ab is None or verdict_ba is None:
         return None

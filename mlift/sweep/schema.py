@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from mlift.recipe import Recipe, Schema
+from mlift.recipe import Schema
 
 
 @dataclass(frozen=True)
@@ -182,14 +182,15 @@ class SweepRecipe(Schema):
         return value
 
 
-def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               rehearse: bool = False, hub_endpoint: str | None = None) -> Recipe[SweepRecipe]:
-    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py),
-    with `hub_endpoint`: the twin that reads the sweep's hub datasets from that Hugging Face endpoint."""
-    from mlift.recipe import load_recipe
+def grid_points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))] or [{}]
 
-    if rehearse:
-        from mlift.sweep.rehearsal import load_rehearsal
 
-        return load_rehearsal(path, overrides, hub_endpoint=hub_endpoint)
-    return load_recipe(path, SweepRecipe, overrides)
+def point_label(base: str, fmt: str | None, point: dict[str, Any]) -> str:
+    short = {k.rsplit(".", 1)[-1]: v for k, v in point.items()}
+    if fmt:
+        label = fmt.format(**short)
+    else:
+        label = "-".join([base, *(f"{k}{v}" for k, v in short.items())])
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", label)

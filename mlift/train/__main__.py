@@ -1,5 +1,5 @@
 """`python -m mlift.train RECIPE` (what `accelerate launch -m mlift.train` and slurm/train.sbatch run)."""
 
-from mlift.train.sft import main
+from mlift.commands.train import module_main
 
-raise SystemExit(main())
+raise SystemExit(module_main())

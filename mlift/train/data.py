@@ -1,7 +1,7 @@
 """Training data for SFT: the recipe's sources (mlift.data.conversations: mlift datasets, chat / Alpaca JSON(L), parquet, HF
 hub ids) mixed by weight into one `messages` + `lang` Arrow dataset, deterministically from the seed.
 
-The mixture is built once and cached on disk (memory-mapped Arrow), keyed by a fingerprint of the sources (their
+The mixture is built once and cached on disk (memory-mapped Arrow), keyed by a digest of the sources (their
 files' path, size and mtime, or the hub settings) and the data section + seed. Under `accelerate launch` the job's
 global main process builds it (train.py wraps this in `main_process_first(local=False)`: with the per-node default,
 the first process of every node built the same key at once in a shared cache) and the other ranks load the cache.
@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mlift.data.conversations import DataSource, fingerprint, iter_source, source_files
+from mlift.data.conversations import DataSource, iter_conversations, source_digest, source_files
 from mlift.records import BadLine, dumps
 
 CACHE_VERSION = 1  # bump when the mixture's layout or rule changes
@@ -47,7 +47,7 @@ def _rows(src_json: str, quarantine: str):
     """from_generator's generator: the source's rows as {messages, lang}; bad lines appended to `quarantine`."""
     src = DatasetSource.model_validate_json(src_json)
     with open(quarantine, "a", encoding="utf-8") as bad:
-        for item in iter_source(src):
+        for item in iter_conversations(src):
             if isinstance(item, BadLine):
                 bad.write(dumps({**item.to_json(), "data_source": src.path, "where": f"{item.source}:{item.line}"}) + "\n")
                 continue
@@ -62,7 +62,7 @@ def cache_root() -> Path:
 
 def mixture_key(sources: list[DatasetSource], seed: int, shuffle: bool) -> str:
     blob = json.dumps({"v": CACHE_VERSION, "seed": seed, "shuffle": shuffle,
-                       "sources": [[s.model_dump(mode="json"), fingerprint(s)] for s in sources]}, sort_keys=True)
+                       "sources": [[s.model_dump(mode="json"), source_digest(s)] for s in sources]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -104,7 +104,7 @@ def build_mixture(sources: list[DatasetSource], seed: int, shuffle: bool = True)
                 raise
             ds = []
         info: dict[str, Any] = {"path": src.path, "kind": "hub" if files is None else "files", "weight": src.weight,
-                                "hash": fingerprint(src), "examples": len(ds),
+                                "hash": source_digest(src), "examples": len(ds),
                                 "bad_lines": _count_lines(quarantine) - before}
         if files is not None:
             info["files"] = len(files)

@@ -10,7 +10,6 @@ validated against TRL's SFTConfig), optional LoRA, W&B grouping and Slurm resour
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -329,73 +328,3 @@ def train(recipe: Recipe[TrainRecipe], fresh: bool = False) -> dict[str, Any]:
         log(f"saved {'adapter' if cfg.lora else 'model'} + tokenizer + manifest.json to {out} "
             f"(step {trainer.state.global_step}, loss {manifest['metrics']['last_loss']})")
     return manifest
-
-
-# --- entry points ----------------------------------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mlift.cli import add_recipe_arguments
-
-    add_recipe_arguments(parser, shards=False)
-    parser.add_argument("--resume", action="store_true",
-                        help="the default, kept for scripts: a checkpoint of the same recipe in output_dir is always "
-                             "resumed (same data order and seed)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start at step 0; earlier work in output_dir is moved to output_dir/previous-<time>/")
-    parser.add_argument("--slurm", action="store_true", help="render slurm/train.sbatch for this recipe and submit it")
-    parser.add_argument("--dry-run", action="store_true", help="with --slurm (implied): print the sbatch script, submit nothing")
-
-
-def run(args: argparse.Namespace) -> int:
-    from mlift.train.checkpoints import PREEMPTED_EXIT, Preempted
-    from mlift.train.slurm import render_sbatch
-
-    recipe = load_train_recipe(args.recipe, args.overrides)
-    if args.slurm or args.dry_run:
-        script = render_sbatch(recipe, args.recipe, args.overrides)
-        if args.dry_run:
-            sys.stdout.write(script)
-            return 0
-        import subprocess
-        import tempfile
-
-        # Slurm does not create the --output directory; a missing one loses the log silently
-        Path(recipe.cfg.slurm.workdir or os.getcwd(), recipe.cfg.output_dir).mkdir(parents=True, exist_ok=True)
-
-        with tempfile.NamedTemporaryFile("w", suffix=".sbatch", delete=False) as fh:
-            fh.write(script)
-        done = subprocess.run(["sbatch", "--parsable", fh.name], capture_output=True, text=True)
-        if done.returncode:
-            print(f"mlift train: sbatch failed: {done.stderr.strip()}", file=sys.stderr)
-            return done.returncode
-        print(done.stdout.strip())
-        return 0
-    from mlift.commands.modelpath import check_model
-
-    check_model(recipe.cfg.model.name_or_path, "model.name_or_path")  # here, not in the schema: a sweep's may be remote
-    if args.no_progress:
-        os.environ["TQDM_DISABLE"] = "1"
-    try:
-        manifest = train(recipe, fresh=args.fresh)
-    except Preempted:
-        return PREEMPTED_EXIT
-    if manifest:
-        print(json.dumps({"output_dir": recipe.cfg.output_dir, **manifest["metrics"]}, default=str))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mlift.recipe import RecipeError
-
-    parser = argparse.ArgumentParser(prog="python -m mlift.train", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except RecipeError as exc:
-        print(f"mlift train: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
