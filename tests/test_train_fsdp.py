@@ -44,7 +44,7 @@ def test_fsdp_on_cpu_trains_sharded_and_saves_whole(lora, stories260k, tmp_path)
         if not lora:
             recipe["lora"] = None
         path = write_recipe(tmp_path / f"{name}.yaml", recipe)
-        cmd = [sys.executable, *launcher, "-m", "mlift.train.sft", str(path), "--no-progress"]
+        cmd = [sys.executable, *launcher, "-m", "mlift.train", str(path), "--no-progress"]
         done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-4000:]
         runs[name] = out
