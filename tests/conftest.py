@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MLIFT_SHARED", REPO.parent / "shared"))
+# Subprocesses run the interpreter that runs the tests, wherever its environment lives (never a path in the checkout).
+MLIFT = [sys.executable, "-m", "mlift"]
+ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
