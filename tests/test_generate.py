@@ -1,4 +1,5 @@
-"""mlift generate: the five stages end to end on real (tiny) models and real data from ../shared, bad input, resume."""
+"""mlift generate: the five stages end to end on real data from ../shared (the tiny models, and a rule server standing in
+for hosted translation and judge APIs where the outcome must be known), bad input, resume."""
 
 from __future__ import annotations
 

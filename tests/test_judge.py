@@ -1,4 +1,5 @@
-"""The pairwise judge: verdict parsing, the both-orders rule, the arithmetic, and one real end-to-end judge run."""
+"""The pairwise judge: verdict parsing, the both-orders rule, the arithmetic, and `mlift judge` end to end against a
+local rule judge (a stand-in for a hosted judge API) whose scores are known by hand."""
 
 from __future__ import annotations
 
