@@ -12,9 +12,9 @@ import yaml
 from conftest import REPO, shared_path
 
 from mlift.cli import main as cli_main
-from mlift.eval_mmlu import read_hendrycks, read_okapi
-from mlift.eval_suite import FloresTask, MMLUTask, XLSumTask
-from mlift.eval_tasks import build_tasks
+from mlift.eval.mmlu import read_hendrycks, read_okapi
+from mlift.eval.suite import FloresTask, MMLUTask, XLSumTask
+from mlift.eval.tasks import build_tasks
 
 
 def test_readers_normalise_okapi_and_hendrycks() -> None:
@@ -97,7 +97,7 @@ def test_mlift_eval_runs_all_three_families(tmp_path: Path, stories260k: Path) -
     assert manifest["rouge"]["langs"]["hi"]["lang"] == "hindi"
     from multilingual_rouge.rouge_scorer import RougeScorer
 
-    from mlift.eval_hooks import xlsum_process_results
+    from mlift.eval.hooks import xlsum_process_results
 
     ref = RougeScorer(["rouge1", "rougeL"], lang="hindi", use_stemmer=True)
     samples = [json.loads(x) for x in (out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()]
@@ -131,7 +131,7 @@ def test_mmlu_planted_answers_score_100_then_0(tmp_path: Path, stories260k: Path
     """The answer key is planted at the letter the model itself prefers (measured with transformers directly, with a
     clear margin): the task must score 100%; planted at the letter it likes least: 0%. Proves prompt, choices, target
     index and lm-eval's argmax line up through the same task code as real MMLU."""
-    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.eval.run import EvalSuite, run_eval
 
     questions = ["Lily saw a big red ball in the park. What did she see?", "Tom had a little dog. What did Tom have?",
                  "The sun was hot. How was the sun?", "Ben ate a cake. What did Ben eat?"]
@@ -190,9 +190,9 @@ def check_suite(path: Path, tasks_dir: Path) -> None:
     skipped."""
     from test_eval_lmeval import lm_eval_names
 
-    from mlift.eval_hub import flores_subset
-    from mlift.eval_lmeval import build_lmeval
-    from mlift.evaluate import EvalSuite
+    from mlift.eval.hub import flores_subset
+    from mlift.eval.lmeval import build_lmeval
+    from mlift.eval.run import EvalSuite
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
 
@@ -230,8 +230,8 @@ def check_suite(path: Path, tasks_dir: Path) -> None:
 def check_judge(path: Path) -> None:
     """The judge recipe's prompt shows the instruction and both responses, in both orders, and asks for the verdict
     format the parser reads; a local judge model exists, and has a chat template where the recipe sends chat."""
-    from mlift.judge import JudgeRecipe, judge_prompts, parse_verdict
-    from mlift.modelpath import check_llm_models
+    from mlift.judge.pairwise import JudgeRecipe, judge_prompts, parse_verdict
+    from mlift.commands.modelpath import check_llm_models
     from mlift.recipe import load_recipe
 
     cfg = load_recipe(path, JudgeRecipe).cfg

@@ -326,7 +326,7 @@ def test_contamination_section_flags_or_drops_final_pairs_and_the_funnel_counts_
     and marks exactly the pairs that overlap; drop mode (the same run's to_target step redone) drops those pairs."""
     import shutil
 
-    from mlift.contamination import EvalSet, NgramIndex, record_text
+    from mlift.data.contamination import EvalSet, NgramIndex, record_text
     from mlift.generate.plan import iter_all
 
     lines = [x.strip() for x in shared_path("data", "udhr", "fra.txt").read_text(encoding="utf-8").splitlines()]

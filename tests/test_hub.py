@@ -17,13 +17,13 @@ from conftest import MLIFT, REPO, shared_path
 PROBE = r'''
 import json, sys
 from pathlib import Path
-from mlift.eval_suite import EvalSuite
-from mlift.eval_tasks import build_tasks
+from mlift.eval.suite import EvalSuite
+from mlift.eval.tasks import build_tasks
 from mlift.recipe import load_recipe
 from mlift.generate.config import GenerateRecipe
-from mlift.generate.sources import iter_source as corpus
+from mlift.data.corpus import iter_source as corpus
 from mlift.languages import get_language
-from mlift.sources import DataSource, iter_source
+from mlift.data.conversations import DataSource, iter_source
 from mlift.baselines.templated import TemplatedSource, load_rows
 
 out, tasks = {}, Path(sys.argv[1])
@@ -284,7 +284,7 @@ def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
 
 def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
     """A repo laid out as csebuetnlp/xlsum is on the hub (a loading script on main, the parquet export under
-    refs/convert/parquet): datasets>=4 refuses main (what broke recipes/eval/hub.yaml); mlift.hub turns to the export.
+    refs/convert/parquet): datasets>=4 refuses main (what broke recipes/eval/hub.yaml); mlift.data.hub turns to the export.
     olah 0.5.4 cannot serve that ref (hence the script-free copy in the fixture's csebuetnlp/xlsum), so here the
     fallback is seen to be taken, and to ask the endpoint for the export's folder, not served."""
     from hub_repos import add_ref, git_repo, parquet
@@ -293,7 +293,7 @@ def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
     repo = git_repo(hub_server.mirrors / "datasets" / "mlift-test" / "xlsum",
                     {"README.md": "---\nlicense: cc-by-nc-sa-4.0\n---\n", "xlsum.py": "# a loading script\n"})
     add_ref(repo, "refs/convert/parquet", {"french/test/0000.parquet": parquet(rows)}, "Update parquet files")
-    code = ("import datasets\nfrom mlift.hub import load_config\n"
+    code = ("import datasets\nfrom mlift.data.hub import load_config\n"
             "try:\n    datasets.load_dataset('mlift-test/xlsum', 'french', split='test')\n"
             "except RuntimeError as e:\n    print('REFUSED', e)\n"
             "try:\n    load_config('mlift-test/xlsum', 'french', 'test')\n"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verdict, read_verdict
+from mlift.judge.pairwise import aggregate, combine, exclusion, judge_prompts, parse_verdict, read_verdict
 
 
 @pytest.mark.parametrize("text,expect", [

@@ -83,7 +83,7 @@ def test_a_missing_reference_arm_is_an_error_naming_the_key(tmp_path: Path) -> N
 
 
 def test_judge_report_table_and_one_figure_per_family(tmp_path: Path) -> None:
-    from mlift.report_judge import make_judge_report
+    from mlift.report.judge import make_judge_report
 
     def scores(dirname: str, per_lang: dict[str, float]) -> str:
         d = tmp_path / dirname

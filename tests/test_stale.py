@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import MLIFT
 
-from mlift.chat import DEFAULT_CHAT_TEMPLATE
+from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 from mlift.cli import main as mlift
 from mlift.sweep import expand, load_sweep
 
