@@ -110,7 +110,7 @@ def steps(cpu: bool) -> list[tuple[str, list[str], str]]:
     for name, config, lora in [("lora-ddp", "ddp.yaml", True), ("lora-zero3", "zero3.yaml", True),
                                ("full-zero3", "zero3.yaml", False), ("lora-fsdp", "fsdp.yaml", True),
                                ("full-fsdp", "fsdp.yaml", False)]:
-        out.append((name, [*acc, "--config_file", str(accelerate_config(config, cpu)), "-m", "mlift.train.sft",
+        out.append((name, [*acc, "--config_file", str(accelerate_config(config, cpu)), "-m", "mlift.train",
                            str(train_recipe(name, lora, cpu)), "--no-progress"], "adapter" if lora else "model"))
     device = "cpu" if cpu else "cuda"
     base = str(WORK / "models/stories260K")

@@ -190,7 +190,7 @@ def check_suite(path: Path, tasks_dir: Path) -> None:
     skipped."""
     from test_eval_lmeval import lm_eval_names
 
-    from mlift.eval.hub import flores_subset
+    from mlift.eval.flores import flores_subset
     from mlift.eval.lmeval import build_lmeval
     from mlift.eval.run import EvalSuite
     from mlift.languages import get_language
@@ -230,8 +230,8 @@ def check_suite(path: Path, tasks_dir: Path) -> None:
 def check_judge(path: Path) -> None:
     """The judge recipe's prompt shows the instruction and both responses, in both orders, and asks for the verdict
     format the parser reads; a local judge model exists, and has a chat template where the recipe sends chat."""
-    from mlift.judge.pairwise import JudgeRecipe, judge_prompts, parse_verdict
     from mlift.commands.modelpath import check_llm_models
+    from mlift.judge.pairwise import JudgeRecipe, judge_prompts, parse_verdict
     from mlift.recipe import load_recipe
 
     cfg = load_recipe(path, JudgeRecipe).cfg

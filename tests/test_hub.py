@@ -21,9 +21,9 @@ from mlift.eval.suite import EvalSuite
 from mlift.eval.tasks import build_tasks
 from mlift.recipe import load_recipe
 from mlift.generate.config import GenerateRecipe
-from mlift.data.corpus import iter_source as corpus
+from mlift.data.corpus import iter_source_documents as corpus
 from mlift.languages import get_language
-from mlift.data.conversations import DataSource, iter_source
+from mlift.data.conversations import DataSource, iter_conversations
 from mlift.baselines.templated import TemplatedSource, load_rows
 
 out, tasks = {}, Path(sys.argv[1])
@@ -33,9 +33,9 @@ out["eval"] = [s.to_json() for s in specs]
 gen = load_recipe("recipes/generate/culturax_qwen7b_vllm.yaml", GenerateRecipe).cfg
 out["culturax"] = [[doc[1] for doc in corpus(gen.sources[0], get_language("fra_Latn"), (j, 2))] for j in (0, 1)]
 for path, cols in (("tatsu-lab/alpaca", {}), ("databricks/databricks-dolly-15k", {"input": "context", "output": "response"})):
-    rows = list(iter_source(DataSource(path=path, columns=cols, lang="eng_Latn")))
+    rows = list(iter_conversations(DataSource(path=path, columns=cols, lang="eng_Latn")))
     out[path] = [r.fields.get("messages") if hasattr(r, "fields") else str(r) for r in rows]
-out["bactrian"] = len(list(iter_source(DataSource(path="MBZUAI/Bactrian-X", config="zh", lang="zho_Hans"))))
+out["bactrian"] = len(list(iter_conversations(DataSource(path="MBZUAI/Bactrian-X", config="zh", lang="zho_Hans"))))
 out["templated"] = [r["summary"] for r in load_rows(TemplatedSource(task="summarization", source="xlsum", langs=["fra_Latn"]), "fra_Latn")]
 print("RESULT " + json.dumps(out, ensure_ascii=False, default=str))
 '''

@@ -61,8 +61,8 @@ def test_bom_crlf_text_keeps_no_bom_and_counts_quarantine(walk_dir, capsys):
 
 def test_bom_json_and_csv_sources_lose_nothing(walk_dir, capsys):
     """A BOM before a JSON array (mix) and before a CSV header (an eval set) is not part of the data."""
-    from mlift.contamination import EvalSet, eval_texts
-    from mlift.sources import DataSource, SourceRead
+    from mlift.data.contamination import EvalSet, eval_texts
+    from mlift.data.conversations import DataSource, SourceRead
 
     rows = [{"instruction": f"Q{i}", "output": f"A{i}", "lang": "fra_Latn"} for i in range(3)]
     path = walk_dir / "in" / "bom_array.json"
@@ -94,7 +94,7 @@ def test_learning_rate_written_as_1e_3_trains(walk_dir, capsys, monkeypatch):
 def test_a_gguf_model_directory_is_a_model(tmp_path):
     """A directory holding the recipe's gguf_file (the CPU demo's SmolLM2 and Gemma) has no config.json and is valid;
     the same directory without that file is refused by name."""
-    from mlift.modelpath import check_model
+    from mlift.commands.modelpath import check_model
     from mlift.recipe import RecipeError
 
     (tmp_path / "model.gguf").write_bytes(b"GGUF")

@@ -25,8 +25,8 @@ P = [0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
 
 def _jobs(path: Path = PINCH, rehearse: bool = False, validate: bool = False):
+    from mlift.sweep import load_sweep
     from mlift.sweep.graph import expand
-    from mlift.sweep.schema import load_sweep
 
     return expand(load_sweep(path, rehearse=rehearse), validate=validate)
 
@@ -107,7 +107,7 @@ def test_judge_report_table_and_one_figure_per_family(tmp_path: Path) -> None:
 
 
 def test_a_rehearsal_that_drops_the_judge_is_refused(tmp_path: Path) -> None:
-    from mlift.sweep.schema import load_sweep
+    from mlift.sweep import load_sweep
 
     doc = yaml.safe_load(PINCH.read_text())
     doc["rehearsal"]["judge"] = {"langs": ["fin_Latn"]}

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from conftest import MLIFT
 
-from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 from mlift.cli import main as mlift
 from mlift.sweep import expand, load_sweep
+from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED = REPO / "mlift"
@@ -27,7 +27,7 @@ def _inputs(tmp_path: Path, shared_dir: Path) -> dict[str, Path]:
              "prompt": tmp_path / "translate.jinja", "template": tmp_path / "chat.jinja"}
     shutil.copy(shared_dir / "data/alpaca/alpaca_tiny.json", files["alpaca"])
     shutil.copy(shared_dir / "data/alpaca/alpaca_en_demo.json", files["mix"])
-    shutil.copy(PACKAGED / "data/fewshot_translation.jsonl", files["fewshot"])
+    shutil.copy(PACKAGED / "resources/fewshot_translation.jsonl", files["fewshot"])
     shutil.copy(PACKAGED / "prompts/translate_completion.jinja", files["prompt"])
     files["template"].write_text(DEFAULT_CHAT_TEMPLATE)
     return files

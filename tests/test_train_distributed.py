@@ -50,7 +50,7 @@ def test_accelerate_deepspeed_lora_on_cpu(config, stories260k, tmp_path):
     recipe = write_recipe(tmp_path / "recipe.yaml",
                           base_recipe(stories260k, data, out, max_steps=6, per_device_train_batch_size=4))
     cmd = [*ACCELERATE_LAUNCH, "--config_file", str(cpu_accelerate_config(config, tmp_path)),
-           "-m", "mlift.train.sft", str(recipe), "--no-progress"]
+           "-m", "mlift.train", str(recipe), "--no-progress"]
     done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -80,7 +80,7 @@ def test_kill_then_resume_continues_the_same_loss_curve(stories260k, tmp_path):
     steps, every = 24, 4
     sft = {"max_steps": steps, "save_strategy": "steps", "save_steps": every, "save_total_limit": None,
            "per_device_train_batch_size": 4}
-    run = [sys.executable, "-m", "mlift.train.sft", "--no-progress"]
+    run = [sys.executable, "-m", "mlift.train", "--no-progress"]
 
     full = tmp_path / "full"
     r = write_recipe(tmp_path / "full.yaml", {**base_recipe(stories260k, data, full, **sft)})
@@ -125,7 +125,7 @@ def test_deepspeed_takes_gradient_accumulation_from_the_recipe(stories260k, tmp_
                           base_recipe(stories260k, data, out, max_steps=2, per_device_train_batch_size=2,
                                       gradient_accumulation_steps=2, max_grad_norm=0.5))
     cmd = [*ACCELERATE_LAUNCH, "--config_file",
-           str(cpu_accelerate_config("zero2.yaml", tmp_path)), "-m", "mlift.train.sft", str(recipe), "--no-progress"]
+           str(cpu_accelerate_config("zero2.yaml", tmp_path)), "-m", "mlift.train", str(recipe), "--no-progress"]
     done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     batch = json.loads((out / "manifest.json").read_text())["batch"]

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def _launch(config: Path, recipe: Path, cache: Path, wandb_dir: Path, machines: int, rank: int, port: int):
     cmd = [*ACCELERATE_LAUNCH, "--config_file", str(config), "--num_machines", str(machines),
            "--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1",
-           "--main_process_port", str(port), "-m", "mlift.train.sft", str(recipe), "--no-progress"]
+           "--main_process_port", str(port), "-m", "mlift.train", str(recipe), "--no-progress"]
     node_env = {**env(), "HF_DATASETS_CACHE": str(cache), "WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir)}
     node_env.pop("MLIFT_DATA_CACHE", None)
     return subprocess.Popen(cmd, cwd=REPO, env=node_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -52,7 +52,7 @@ def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_mod
     ref = tmp_path / "ref"
     ref_recipe = write_recipe(tmp_path / "ref.yaml", base_recipe(stories260k, data, ref, **sft))
     done = subprocess.run([*ACCELERATE_LAUNCH, "--config_file", str(config), "-m",
-                           "mlift.train.sft", str(ref_recipe), "--no-progress"], cwd=REPO, env=env(), capture_output=True,
+                           "mlift.train", str(ref_recipe), "--no-progress"], cwd=REPO, env=env(), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
