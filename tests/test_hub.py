@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, shared_path
+from conftest import MLIFT, REPO, shared_path
 
 PROBE = r'''
 import json, sys
@@ -132,7 +132,7 @@ def test_hub_endpoint_needs_a_hub_rehearsal(tmp_path, shared_dir):
 
     with pytest.raises(RecipeError, match="rehearsal.hub"):
         load_sweep(REPO / "recipes" / "sweeps" / "sphinx.yaml", rehearse=True, hub_endpoint="http://127.0.0.1:9")
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "sweep", "recipes/sweeps/core_comparison.yaml",
+    done = subprocess.run([*MLIFT, "sweep", "recipes/sweeps/core_comparison.yaml",
                            "--hub-endpoint", "http://127.0.0.1:9", "--dry-run"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "--hub-endpoint goes with --rehearse" in done.stderr
@@ -161,9 +161,8 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
                            env=env, capture_output=True, text=True, timeout=300)
     assert fetch.returncode == 0, fetch.stderr[-2000:]
     env["HF_HUB_OFFLINE"] = "1"  # the jobs: only the cache the fetch filled
-    mlift = str(REPO / ".venv" / "bin" / "mlift")
     out = tmp_path / "train"
-    train = subprocess.run([mlift, "train", "recipes/stories260k/lora-sft/config.yaml",
+    train = subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml",
                             "--set", "model.name_or_path=mlift-test/stories260K",
                             "--set", "data.datasets.0.path=tatsu-lab/alpaca", "--set", "sft.max_steps=1",
                             "--set", f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -172,7 +171,7 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
     assert "mlift-test/stories260K" in json.dumps(manifest) and "tatsu-lab/alpaca" in json.dumps(manifest)
     assert (out / "adapter_model.safetensors").stat().st_size > 1000
     answers = tmp_path / "answers"
-    answer = subprocess.run([mlift, "answer", "--model", "mlift-test/stories260K", "--adapter", str(out), "--langs",
+    answer = subprocess.run([*MLIFT, "answer", "--model", "mlift-test/stories260K", "--adapter", str(out), "--langs",
                              "spa_Latn", "--limit", "1", "--max-new-tokens", "8", "--device", "cpu", "--out",
                              str(answers)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
@@ -207,10 +206,9 @@ def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
     assert fetch.returncode == 0, fetch.stderr[-2000:]
     assert f"/{repo_id}/resolve/" in hub_server.log_path.read_text()  # the files came through the endpoint
     env["HF_HUB_OFFLINE"] = "1"
-    mlift = str(REPO / ".venv" / "bin" / "mlift")
     out = tmp_path / "train"
     data = shared_path("data", "alpaca", "alpaca_tiny.json")
-    train = subprocess.run([mlift, "train", "recipes/stories260k/lora-sft/config.yaml", "--set",
+    train = subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml", "--set",
                             f"model.name_or_path={repo_id}", "--set", f"data.datasets=[{{path: {data}}}]", "--set",
                             "sft.max_steps=1", "--set", "sft.per_device_train_batch_size=2", "--set",
                             f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -223,7 +221,7 @@ def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
     saved = (out / "chat_template.jinja").read_text(encoding="utf-8")
     assert hashlib.sha256(saved.encode("utf-8")).hexdigest() == real_sha
     answers = tmp_path / "answers"
-    answer = subprocess.run([mlift, "answer", "--model", repo_id, "--adapter", str(out), "--langs", "spa_Latn",
+    answer = subprocess.run([*MLIFT, "answer", "--model", repo_id, "--adapter", str(out), "--langs", "spa_Latn",
                              "--limit", "1", "--max-new-tokens", "4", "--device", "cpu", "--out", str(answers)],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
@@ -270,7 +268,7 @@ def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
     env["PYTHONPATH"] = str(REPO)
     out = tmp_path / "templated"
     sets = [x for i in range(4) for x in ("--set", f"datasets.{i}.limit=2")]
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "baseline", "templated",
+    done = subprocess.run([*MLIFT, "baseline", "templated",
                            "recipes/baselines/templated_hub.yaml", *sets, "--set", "num_shards=1", "--set",
                            f"output_dir={out}", "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -347,7 +345,7 @@ def test_mix_of_hub_sources_through_endpoint(hub_server, tmp_path):
     out = tmp_path / "mix"
     sources = ("mixture.sources=[{source: {path: tatsu-lab/alpaca, lang: eng_Latn}, weight: 3}, "
                "{source: {path: MBZUAI/Bactrian-X, config: zh, lang: zho_Hans}, weight: 1}]")
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "mix", "recipes/mix/weighted.yaml", "--set", sources,
+    done = subprocess.run([*MLIFT, "mix", "recipes/mix/weighted.yaml", "--set", sources,
                            "--set", f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]

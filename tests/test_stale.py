@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 
 from mlift.cli import main as mlift
 from mlift.sweep import expand, load_sweep
@@ -165,7 +166,7 @@ def test_train_resume_refuses_an_edited_chat_template(tmp_path, stories260k):
     def train() -> subprocess.CompletedProcess:
         sets = [f"output_dir={tmp_path / 'run'}", "sft.max_steps=1", "sft.save_steps=1", "sft.logging_steps=1",
                 f"model.chat_template={template}"]
-        return subprocess.run([str(REPO / ".venv/bin/mlift"), "train", "recipes/stories260k/lora-sft/config.yaml",
+        return subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml",
                                *sum((["--set", s] for s in sets), []), "--no-progress", "--resume"],
                               cwd=REPO, capture_output=True, text=True, timeout=600)
 
