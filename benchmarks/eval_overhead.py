@@ -30,8 +30,8 @@ def main() -> None:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from mlift.eval_tasks import FloresTask, MMLUTask, XLSumTask, build_tasks
-    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.eval.run import EvalSuite, run_eval
+    from mlift.eval.tasks import FloresTask, MMLUTask, XLSumTask, build_tasks
 
     suite = EvalSuite(langs=args.langs, data_dir=args.data_dir, limit=args.limit, device=args.device, seed=1234,
                       xlsum=XLSumTask(max_gen_toks=32), flores=FloresTask(max_gen_toks=32), mmlu=MMLUTask())

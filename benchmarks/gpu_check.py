@@ -10,7 +10,8 @@ on cuda, and the HF generation backend on cuda (`mlift answer`).
 It first checks what it needs and says what is missing (trl, lm-eval, datasets, deepspeed may need wheels under .whl/:
 `pip install --no-index --find-links .whl trl lm-eval datasets deepspeed`); vLLM is too large to bring: skipped.
 Exit status: 0 all ran steps passed, 1 a step failed, 2 something needed is missing. A JSON summary is printed last
-and written to .gpu_check/summary-<mode>.json."""
+and written to .gpu_check/summary-<mode>.json. MLIFT_GPU_CHECK_DIR puts the work directory elsewhere (the tests: a
+temporary one)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORK = REPO / ".gpu_check"
+WORK = Path(os.environ.get("MLIFT_GPU_CHECK_DIR") or REPO / ".gpu_check").absolute()
 SHARED = Path(os.environ.get("MLIFT_SHARED", REPO.parent / "shared"))
 NEEDED = ["torch", "transformers", "accelerate", "peft", "trl", "datasets", "lm_eval", "deepspeed", "sacrebleu", "yaml"]
 # what `--prepare` copies from ../shared (../shared does not travel to the GPU machine)
@@ -179,7 +180,7 @@ def main() -> int:
     for name, cmd, kind in steps(args.cpu):
         if args.dry_run:
             if kind in ("adapter", "model"):  # the recipes the GPU run will use must validate here already
-                from mlift.train import load_train_recipe
+                from mlift.train.sft import load_train_recipe
 
                 load_train_recipe(WORK / "gpu" / f"{name}.yaml")
             print(f"plan   {name}: {' '.join(cmd)}")

@@ -20,7 +20,7 @@ from mlift.llm import GenParams, Request, TransformersLLMConfig
 from mlift.llm.cache import CachedLLM, RequestCache
 from mlift.llm.hf import TransformersBackend
 from mlift.records import Record, shard_name, write_records
-from mlift.runner import Outcome, StageRunner, shard_files
+from mlift.runner.stage import Outcome, StageRunner, shard_files
 
 REPO = Path(__file__).resolve().parents[1]
 

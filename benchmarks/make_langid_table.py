@@ -1,4 +1,4 @@
-"""Build mlift/data/langid.tsv: for each of the 202 FLORES-200 codes, the label(s) of each packaged detector that
+"""Build mlift/resources/langid.tsv: for each of the 202 FLORES-200 codes, the label(s) of each packaged detector that
 mean that language ("-" = the detector does not know it) and the detector `auto` uses.
 
 Label sets are the detectors' documented lists: fastText lid.176 (the 176 labels of fasttext.cc/docs/en/language-

@@ -1,5 +1,5 @@
 """Bytes read by n input shards over one big JSONL corpus: mlift's byte-range shards (each shard a subprocess reading
-through mlift.generate.sources.iter_documents) vs the previous rule (every shard reads everything, keeps every n-th).
+through mlift.data.corpus.iter_documents) vs the previous rule (every shard reads everything, keeps every n-th).
 
 Bytes read = rchar of /proc/self/io (all read() calls of the process, including Python's imports: measured as the
 difference around the read). The corpus is generated in a temp folder and deleted afterwards.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 CHILD = r"""
 import json, sys, time
-from mlift.generate.config import SourceConfig
-from mlift.generate.sources import iter_documents
+from mlift.data.corpus import SourceConfig
+from mlift.data.corpus import iter_documents
 from mlift.records import BadLine
 
 def rchar():

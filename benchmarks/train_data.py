@@ -40,14 +40,14 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     start = time.time()
-    if mode == "before":  # what mlift/train_data.py did before: Python lists, json.dumps hash, Dataset.from_list
+    if mode == "before":  # what mlift/train/data.py did before: Python lists, json.dumps hash, Dataset.from_list
         import hashlib
 
         from datasets import Dataset
         from transformers import AutoTokenizer
         from trl import SFTConfig, SFTTrainer
 
-        from mlift.chat import DEFAULT_CHAT_TEMPLATE
+        from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 
         rows = [{"messages": json.loads(line)["messages"], "lang": "eng_Latn"} for line in open(data, encoding="utf-8")]
         hashlib.sha256(json.dumps([r["messages"] for r in rows], sort_keys=True).encode()).hexdigest()
@@ -61,7 +61,7 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
         from transformers import AutoTokenizer
         from trl import SFTConfig, SFTTrainer
 
-        from mlift.chat import DEFAULT_CHAT_TEMPLATE
+        from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 
         tok = AutoTokenizer.from_pretrained(model)
         tok.chat_template = DEFAULT_CHAT_TEMPLATE
@@ -69,7 +69,7 @@ def child(mode: str, data: str, model: str, out: str, num_proc: int) -> None:
         args = SFTConfig(output_dir=out, dataset_num_proc=num_proc, **SFT)
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
     else:
-        from mlift.train import build_trainer, load_train_recipe
+        from mlift.train.sft import build_trainer, load_train_recipe
 
         recipe = load_train_recipe(None, base={
             "seed": 0, "output_dir": out, "model": {"name_or_path": model},

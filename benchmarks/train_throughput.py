@@ -26,9 +26,9 @@ SFT = {"learning_rate": 1e-3, "per_device_train_batch_size": 8, "max_length": 25
 
 
 def rows(data: Path, limit: int) -> list[dict]:
-    from mlift.sources import DataSource, iter_source
+    from mlift.data.conversations import DataSource, iter_conversations
 
-    return [{"messages": r["messages"]} for r in iter_source(DataSource(path=str(data), limit=limit))]
+    return [{"messages": r["messages"]} for r in iter_conversations(DataSource(path=str(data), limit=limit))]
 
 
 def bare_trl(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:
@@ -37,7 +37,7 @@ def bare_trl(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from mlift.chat import DEFAULT_CHAT_TEMPLATE
+    from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 
     tok = AutoTokenizer.from_pretrained(model)
     tok.chat_template = DEFAULT_CHAT_TEMPLATE
@@ -48,7 +48,7 @@ def bare_trl(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:
 
 
 def mlift_train(model: str, data: Path, out: Path, steps: int, limit: int) -> dict:
-    from mlift.train import build_trainer, load_train_recipe
+    from mlift.train.sft import build_trainer, load_train_recipe
 
     sft = {k: v for k, v in SFT.items() if k not in ("seed", "data_seed")}
     recipe = load_train_recipe(None, base={
@@ -71,7 +71,7 @@ def _timed(trainer) -> dict:
 def real_token_fraction(model: str, data: Path, packing: bool, limit: int, batches: int = 20) -> float:
     import torch
 
-    from mlift.train import build_trainer, load_train_recipe
+    from mlift.train.sft import build_trainer, load_train_recipe
 
     with tempfile.TemporaryDirectory() as tmp:
         recipe = load_train_recipe(None, base={

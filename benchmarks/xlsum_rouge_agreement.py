@@ -45,7 +45,7 @@ def reference_scorer(language: str):
     """The authors' scorer as their scripts call it; Snowball without stopwords only when the corpus is missing."""
     from multilingual_rouge import rouge_scorer, stemmers
 
-    from mlift.xlsum_rouge import have_nltk_stopwords
+    from mlift.eval.xlsum_rouge import have_nltk_stopwords
 
     if not have_nltk_stopwords():
         from nltk.stem import SnowballStemmer
@@ -74,7 +74,7 @@ def main() -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    from mlift import metrics, xlsum_rouge
+    from mlift.eval import metrics, xlsum_rouge
 
     data_dir = Path(args.data_dir)
     languages = sorted({p.name.rsplit("_", 1)[0] for p in data_dir.glob("*_test.jsonl")})

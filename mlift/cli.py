@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from mlift.languages import UnknownLanguageError
-    from mlift.pending import PendingFailures
     from mlift.recipe import RecipeError
+    from mlift.runner.pending import PendingFailures
     from mlift.textio import TextFileError
 
     if getattr(args, "shard", None):  # each array task writes its own request-cache file (see mlift/llm/cache.py)
@@ -77,20 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mlift {args.command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
-
-
-def add_recipe_arguments(parser: argparse.ArgumentParser, shards: bool = True) -> None:
-    """The arguments every recipe-driven command shares."""
-    parser.add_argument("recipe", help="YAML recipe")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a recipe value, e.g. --set seed=1 --set translator.llm.batch_size=8 (repeatable)")
-    if shards:
-        parser.add_argument("--shard", default=None, metavar="I/N",
-                            help="do only shards j with j %% N == I (e.g. a Slurm array task: $SLURM_ARRAY_TASK_ID/$N)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay readable)")
-    parser.add_argument("--retry-quarantined", action="store_true",
-                        help="retry the records quarantined after max_attempts transient failures (e.g. once a server "
-                             "is back); finished work is reused from the cache")
 
 
 if __name__ == "__main__":

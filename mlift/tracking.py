@@ -1,5 +1,5 @@
 """W&B runs for the jobs that are not training (data builds, eval, report). Training logs through transformers'
-WandbCallback (see mlift/train.py); both use the same switches:
+WandbCallback (see mlift/train/sft.py); both use the same switches:
 
 - a project: `WANDB_PROJECT` in the environment (the standard W&B variable; `mlift sweep` sets it when the sweep has a
   `wandb:` section) or an explicit one (`mlift report --wandb-project`); none means off, silently;

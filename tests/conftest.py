@@ -7,12 +7,18 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MLIFT_SHARED", REPO.parent / "shared"))
+# Subprocesses run the interpreter that runs the tests, wherever its environment lives (never a path in the checkout).
+MLIFT = [sys.executable, "-m", "mlift"]
+ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -41,6 +47,37 @@ CORPUS = [
     "يولد جميع الناس أحراراً متساوين في الكرامة والحقوق.",
     "Question: What is the capital of France? Answer: Paris.",
 ] * 20
+
+
+# What Python, pytest and ruff write into a checkout by themselves (all git-ignored): not a test writing into it.
+_CACHES = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache)(/|$)|\.pyc$")
+
+
+def repo_state() -> set[str] | None:
+    """The checkout as `git status --porcelain --ignored` sees it (changed, untracked and ignored entries, directories
+    collapsed), less the caches; None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode:
+        return None
+    return {line for line in done.stdout.splitlines() if not _CACHES.search(line[3:])}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched():
+    """Tests write under tmp_path, never into the checkout: the session errors at its end if `git status` changed
+    (a file written, edited or deleted; an ignored output such as runs/ or .gpu_check/ appearing). Set
+    MLIFT_ALLOW_CHECKOUT_CHANGES=1 when you edit the checkout while the tests run."""
+    before = repo_state()
+    yield
+    after = repo_state()
+    if before is None or after is None or os.environ.get("MLIFT_ALLOW_CHECKOUT_CHANGES") == "1":
+        return
+    changed = sorted((after - before) | {f"gone: {x}" for x in before - after})
+    assert not changed, f"the tests changed the checkout {REPO}: {changed[:20]}"
 
 
 def shared_path(*parts: str) -> Path:

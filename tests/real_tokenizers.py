@@ -176,7 +176,7 @@ def _convert_vocab(family: Family, root: Path, work: Path):
         spm.mkdir()
         shutil.copy(mistral_common_file(file, root), spm / "tokenizer.model")
         return LlamaTokenizer.from_pretrained(str(spm))
-    from mlift.demo import gemma_dir
+    from mlift.sweep.demo import gemma_dir
 
     if (gemma_dir() / ".complete").is_file():  # `mlift demo --prepare` already converted the same GGUF
         return AutoTokenizer.from_pretrained(str(gemma_dir()))

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from test_train import base_recipe, make_mlift_dataset
 
-from mlift.answer import SHIPPED, load_instructions
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, parse_verdict
+from mlift.judge.answer import SHIPPED, load_instructions
+from mlift.judge.pairwise import aggregate, parse_verdict
 
 PINCH = {"arb_Arab", "zho_Hans", "ces_Latn", "eng_Latn", "est_Latn", "fin_Latn", "heb_Hebr", "hin_Deva", "ita_Latn",
          "rus_Cyrl", "spa_Latn", "swh_Latn"}
@@ -46,7 +46,7 @@ def test_a_file_named_for_a_language_holds_only_that_language(tmp_path: Path, ca
 
 def test_judge_per_language_pairs_with_its_own_reference(tmp_path: Path) -> None:
     """Ids repeat across languages; each language is compared with its reference only; no reference -> not judged."""
-    from mlift.judge import JudgeRecipe, build_pairs
+    from mlift.judge.pairwise import JudgeRecipe, build_pairs
 
     def write(path: Path, rows: list[tuple[str, str, str]]) -> str:
         path.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": "q", "response": r}) + "\n"
@@ -80,9 +80,9 @@ def test_score_pct_is_the_papers_percent_with_50_as_parity() -> None:
 
 
 def test_answer_with_adapter_then_judge_against_monolingual_references(tmp_path: Path, stories260k: Path) -> None:
-    """A real LoRA adapter trained by mlift.train answers through the chat template it was saved with; the base model's
+    """A real LoRA adapter trained by mlift.train.sft answers through the chat template it was saved with; the base model's
     answers, split per language, are the references; the 260K Llama judges both orders."""
-    from mlift.train import load_train_recipe, train
+    from mlift.train.sft import load_train_recipe, train
 
     data = make_mlift_dataset(tmp_path / "data", n=16)
     out = tmp_path / "adapter"

@@ -1,5 +1,5 @@
 """A chat template without {% generation %} markers (what instruct models ship) trains with loss on the assistant
-turns + end-of-turn only (mlift.chat_masks), fast, on the tiny Llama; tests/test_real_templates.py does the same
+turns + end-of-turn only (mlift.train.chat_masks), fast, on the tiny Llama; tests/test_real_templates.py does the same
 through real families' tokenizers (slow)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TINY_CHAT_TEMPLATE, shared_path
 
-from mlift.chat import prepare_tokenizer
-from mlift.chat_masks import conversation_examples
 from mlift.cli import main as cli_main
+from mlift.train.chat import prepare_tokenizer
+from mlift.train.chat_masks import conversation_examples
 
 NATIVE = TINY_CHAT_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
 CONVO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Translate the following text."},

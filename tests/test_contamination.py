@@ -9,7 +9,7 @@ import json
 import yaml
 
 from mlift.cli import main
-from mlift.contamination import EvalSet, NgramIndex, eval_texts, tokens
+from mlift.data.contamination import EvalSet, NgramIndex, eval_texts, tokens
 
 
 def _chat(rid: str, lang: str, user: str, answer: str) -> dict:
@@ -91,7 +91,7 @@ def test_build_recipes_can_report_contamination_in_the_manifest(tmp_path, shared
     assert rep["per_language"]["hin_Deva"]["eval_sets"] == {"xlsum_test/hindi": 5}
     # boilerplate_texts: n-grams in >= 2 eval texts are ignored (the app line is in 2 of the 5 Hindi test articles; the
     # social-media tail varies across this small sample, so it still hits here), while a one-article leak still counts.
-    from mlift.contamination import EvalSet, NgramIndex
+    from mlift.data.contamination import EvalSet, NgramIndex
 
     xlsum = [EvalSet(kind="xlsum", path=str(data / "xlsum"), langs=["hi"])]
     plain, cleaned = NgramIndex.build(xlsum), NgramIndex.build(xlsum, boilerplate_texts=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlift.demo import DATA, PACKAGES, RECIPE_FILES, RECIPES
+from mlift.sweep.demo import DATA, PACKAGES, RECIPE_FILES, RECIPES
 
 MISSING = [m for m in PACKAGES if importlib.util.find_spec(m) is None]
 
@@ -31,10 +31,10 @@ def test_shipped_demo_data_is_small_and_complete():
 
 def test_demo_recipes_validate():
     from mlift.baselines.translated_alpaca import TranslatedAlpacaRecipe
-    from mlift.evaluate import EvalSuite
+    from mlift.eval.run import EvalSuite
     from mlift.generate.config import GenerateRecipe
     from mlift.recipe import load_recipe
-    from mlift.train import load_train_recipe
+    from mlift.train.sft import load_train_recipe
 
     load_recipe(RECIPES / "generate.yaml", GenerateRecipe)
     load_recipe(RECIPES / "baseline_translated_alpaca.yaml", TranslatedAlpacaRecipe)

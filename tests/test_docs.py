@@ -1,6 +1,7 @@
 """The documentation stays true to the code: docs/recipe-reference.md is what docs/make_recipe_reference.py writes
-from the recipe schemas today (no drift, like the committed eval/ tasks), and every relative link in README.md,
-CONTRIBUTING.md and docs/**/*.md names a file or folder that exists."""
+from the recipe schemas today (no drift, like the committed eval/ tasks), every relative link in README.md,
+CONTRIBUTING.md and docs/**/*.md names a file or folder that exists, and so does every mlift/ path and mlift.* module
+they name."""
 
 from __future__ import annotations
 
@@ -86,3 +87,37 @@ def test_link_checker_reads_links_and_skips_code(tmp_path: Path) -> None:
     page.write_text("See [a](missing.md#x), [b](page.md), [c](https://example.org/x.md), [d](#top).\n"
                     "`[e](in-code.md)`\n```\n[f](in-fence.md)\n```\n[g]: also-missing.md\n", encoding="utf-8")
     assert relative_links(page.read_text()) == [(1, "missing.md"), (1, "page.md"), (6, "also-missing.md")]
+
+
+MODULE_PATH = re.compile(r"(?<![\w/.~-])mlift/[\w/]*\w(?:\.(?:py|tsv|jsonl|json|jinja|yaml))?/?")
+MODULE_NAME = re.compile(r"(?<![\w/.])mlift(?:\.[a-z_]\w*)+")
+
+
+def stale_names(files: list[Path]) -> list[str]:
+    """Paths under mlift/ and dotted mlift.* names that no longer exist (prose and code spans both: a module that
+    moved leaves its old name behind in the docs, and no link checker sees a name in backticks)."""
+    stale = []
+    for md in files:
+        where = md.relative_to(REPO) if md.is_relative_to(REPO) else md.name
+        for n, line in enumerate(md.read_text(encoding="utf-8").splitlines(), 1):
+            for m in MODULE_PATH.finditer(line):
+                if not (REPO / m.group(0)).exists():
+                    stale.append(f"{where}:{n}: {m.group(0)}")
+            for m in MODULE_NAME.finditer(line):
+                parts = m.group(0).split(".")
+                if not any((REPO / Path(*parts[:i - 1]) / f"{parts[i - 1]}.py").exists()
+                           or (REPO / Path(*parts[:i]) / "__init__.py").exists() for i in range(len(parts), 1, -1)):
+                    stale.append(f"{where}:{n}: {m.group(0)}")
+    return stale
+
+
+def test_module_paths_and_names_in_the_docs_exist() -> None:
+    stale = stale_names(doc_files())
+    assert not stale, "the docs name modules or files that do not exist (moved?):\n" + "\n".join(stale)
+
+
+def test_stale_name_check_sees_a_moved_module(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("`mlift/eval_tasks.py` and mlift.report_judge; fine: mlift/eval/tasks.py, `mlift.eval.tasks`, "
+                    "mlift/resources/langid.tsv, ~/.cache/mlift/models\n", encoding="utf-8")
+    assert [s.split(": ", 1)[1] for s in stale_names([page])] == ["mlift/eval_tasks.py", "mlift.report_judge"]

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import shared_path
+from conftest import REPO, shared_path
 
 from mlift.cli import main as cli_main
-from mlift.eval_mmlu import read_hendrycks, read_okapi
-from mlift.eval_suite import FloresTask, MMLUTask, XLSumTask
-from mlift.eval_tasks import build_tasks
+from mlift.eval.mmlu import read_hendrycks, read_okapi
+from mlift.eval.suite import FloresTask, MMLUTask, XLSumTask
+from mlift.eval.tasks import build_tasks
 
 
 def test_readers_normalise_okapi_and_hendrycks() -> None:
@@ -97,7 +97,7 @@ def test_mlift_eval_runs_all_three_families(tmp_path: Path, stories260k: Path) -
     assert manifest["rouge"]["langs"]["hi"]["lang"] == "hindi"
     from multilingual_rouge.rouge_scorer import RougeScorer
 
-    from mlift.eval_hooks import xlsum_process_results
+    from mlift.eval.hooks import xlsum_process_results
 
     ref = RougeScorer(["rouge1", "rougeL"], lang="hindi", use_stemmer=True)
     samples = [json.loads(x) for x in (out / "samples" / "mlift_xlsum_hin_Deva.jsonl").read_text().splitlines()]
@@ -131,7 +131,7 @@ def test_mmlu_planted_answers_score_100_then_0(tmp_path: Path, stories260k: Path
     """The answer key is planted at the letter the model itself prefers (measured with transformers directly, with a
     clear margin): the task must score 100%; planted at the letter it likes least: 0%. Proves prompt, choices, target
     index and lm-eval's argmax line up through the same task code as real MMLU."""
-    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.eval.run import EvalSuite, run_eval
 
     questions = ["Lily saw a big red ball in the park. What did she see?", "Tom had a little dog. What did Tom have?",
                  "The sun was hot. How was the sun?", "Ben ate a cake. What did Ben eat?"]
@@ -170,14 +170,119 @@ def test_hub_mmlu_variants_reuse_lm_eval_builtins(tmp_path: Path) -> None:
         assert set(expect) <= known, f"lm-eval {fmt} built-ins renamed?"
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "recipes" / "eval").glob("*.yaml")))
-def test_shipped_eval_recipes_validate(path: Path) -> None:
-    from mlift.evaluate import EvalSuite
-    from mlift.judge import JudgeRecipe
+EVAL_RECIPES = sorted((REPO / "recipes" / "eval").glob("*.yaml"))
+# The (family, language) pairs a shipped suite asks for that its benchmark does not have, skipped with a warning by
+# `mlift eval`: written here so that a language added to a suite without the data is noticed, not silently not evaluated.
+KNOWN_SKIPS = {"hub.yaml": ["xlsum deu_Latn"]}
+
+
+def hub_datasets() -> set[str]:
+    """The hub datasets whose layout mlift's loaders are tested against (tests/hub_repos.py, served by tests/hub.py)."""
+    from hub_repos import LAYOUTS
+
+    return {k.split("/", 1)[1] for k in LAYOUTS if k.startswith("datasets/")}
+
+
+def check_suite(path: Path, tasks_dir: Path) -> None:
+    """What `mlift eval --suite PATH` would build, short of downloading: the local families' files exist (task YAMLs and
+    data written, one doc each), a hub family names a dataset the loaders know and a subset per language, every lm-eval
+    task or group named exists in lm-eval, every language gets a task, and only the known (family, language) pairs are
+    skipped."""
+    from test_eval_lmeval import lm_eval_names
+
+    from mlift.eval.flores import flores_subset
+    from mlift.eval.lmeval import build_lmeval
+    from mlift.eval.run import EvalSuite
+    from mlift.languages import get_language
     from mlift.recipe import load_recipe
 
-    recipe = load_recipe(path, JudgeRecipe if "judge" in path.name else EvalSuite)
-    assert recipe.hash
+    suite = load_recipe(path, EvalSuite).cfg
+    langs = [get_language(code) for code in suite.langs]
+    local = {k: cfg for k in ("xlsum", "flores") if (cfg := getattr(suite, k)) is not None and cfg.source == "local"}
+    skipped: list[str] = []
+    specs = build_tasks(tasks_dir, suite.langs, local.get("xlsum"), local.get("flores"), suite.mmlu, suite.data_dir,
+                        limit=1, num_fewshot=suite.num_fewshot, skipped=skipped)
+    for spec in specs:
+        if not spec.builtin:  # a written task: its YAML and the data it names
+            config = yaml.load((tasks_dir / f"{spec.name}.yaml").read_text(), Loader=yaml.BaseLoader)
+            files = config["dataset_kwargs"]["data_files"]
+            assert all(Path(p).read_text(encoding="utf-8").strip() for p in files.values()), spec.name
+    evaluated = {s.lang for s in specs}
+    for family in ("xlsum", "flores"):
+        cfg = getattr(suite, family)
+        if cfg is None or cfg.source != "hub":
+            continue
+        assert cfg.hub_id in hub_datasets(), f"{path.name}: {family}.hub_id {cfg.hub_id} is not a layout mlift reads"
+        for lang in langs:
+            subset = lang.xlsum if family == "xlsum" else flores_subset(lang)
+            if not subset:
+                skipped.append(f"{family} {lang.flores}: no subset")
+            elif family == "xlsum" or lang.flores != cfg.pivot:
+                evaluated.add(lang.flores)
+    builtin = [s for s in specs if s.builtin] + build_lmeval(suite.tasks, suite.langs, tasks_dir)
+    missing = sorted({s.source["lm_eval_task"] for s in builtin} - lm_eval_names())
+    assert not missing, f"{path.name}: lm-eval has no task {missing}"
+    evaluated |= {s.lang for s in builtin}
+    assert evaluated == {lang.flores for lang in langs}, f"{path.name}: no task for {set(suite.langs) - evaluated}"
+    assert sorted(" ".join(s.split()[:2]).rstrip(":") for s in skipped) == KNOWN_SKIPS.get(path.name, []), skipped
+
+
+def check_judge(path: Path) -> None:
+    """The judge recipe's prompt shows the instruction and both responses, in both orders, and asks for the verdict
+    format the parser reads; a local judge model exists, and has a chat template where the recipe sends chat."""
+    from mlift.commands.modelpath import check_llm_models
+    from mlift.judge.pairwise import JudgeRecipe, judge_prompts, parse_verdict
+    from mlift.recipe import load_recipe
+
+    cfg = load_recipe(path, JudgeRecipe).cfg
+    ab, ba = judge_prompts(cfg.prompt, "INSTRUCTION-X", "RESPONSE-ONE", "RESPONSE-TWO", "French")
+    for prompt, first, second in ((ab, "RESPONSE-ONE", "RESPONSE-TWO"), (ba, "RESPONSE-TWO", "RESPONSE-ONE")):
+        assert "INSTRUCTION-X" in prompt and "French" in prompt, prompt
+        assert -1 < prompt.index(first) < prompt.index(second), prompt
+    assert parse_verdict("[[A]]") == "A" and '"[[A]]"' in ab and '"[[B]]"' in ab, ab
+    check_llm_models(cfg, str(path))
+    if cfg.chat and cfg.judge.backend in ("transformers", "vllm"):
+        from transformers import AutoTokenizer
+
+        assert AutoTokenizer.from_pretrained(cfg.judge.model).chat_template, f"{path.name}: chat without a template"
+
+
+@pytest.mark.parametrize("path", EVAL_RECIPES, ids=[p.name for p in EVAL_RECIPES])
+def test_shipped_eval_recipes_resolve(path: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)  # the recipes name ../shared and runs/ relative to the checkout
+    monkeypatch.setenv("MLIFT_EVAL_DATA_CACHE", str(tmp_path / "eval_data"))
+    if path.name.startswith("judge"):
+        check_judge(path)
+    else:
+        check_suite(path, tmp_path / "tasks")
+
+
+BROKEN = [  # (recipe, text replaced, replacement, what the check says)
+    ("standard_xcopa.yaml", "xcopa_{iso1}", "xcopa_{iso3}", "lm-eval has no task"),  # xcopa_est, not xcopa_et
+    ("standard_pawsx.yaml", "zho_Hans]", "zho_Hans, hin_Deva]", "lm-eval has no task"),  # PAWS-X has no Hindi
+    ("local_small.yaml", "split: devtest", "split: validation", "not found"),
+    ("local_small.yaml", "data_dir: ../shared/data", "data_dir: ../shared", "not found"),
+    ("hub.yaml", "openlanguagedata/flores_plus", "facebook/flores", "not a layout mlift reads"),
+    ("hub.yaml", "jpn_Jpan", "jpn_Jpan, ita_Latn", "Assert"),  # XL-Sum has no Italian: a new skip
+    ("local_small.yaml", "split: val", "split: test", "not found"),  # Okapi m_MMLU has val and dev
+    ("judge_example.yaml", "prompt: judge_pairwise", "prompt: score_chat", "is undefined"),
+    ("judge_stories260k.yaml", "stories260K", "stories260", "stories260"),
+    ("judge_stories260k.yaml", "chat: false", "chat: true", "chat without a template"),
+]
+
+
+@pytest.mark.parametrize("name,old,new,says", BROKEN, ids=[f"{b[0]}:{b[2]}" for b in BROKEN])
+def test_a_broken_eval_recipe_fails_the_check(name: str, old: str, new: str, says: str, tmp_path: Path,
+                                              monkeypatch) -> None:
+    text = (REPO / "recipes" / "eval" / name).read_text()
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new))
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("MLIFT_EVAL_DATA_CACHE", str(tmp_path / "eval_data"))
+    with pytest.raises(Exception) as err:
+        check_judge(path) if name.startswith("judge") else check_suite(path, tmp_path / "tasks")
+    assert says in f"{type(err.value).__name__}: {err.value}", err.value
 
 
 def test_limit_materialises_only_the_docs_read(tmp_path: Path) -> None:

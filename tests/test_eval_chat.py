@@ -88,7 +88,7 @@ def test_lora_model_is_prompted_through_its_own_chat_template(tmp_path: Path, st
 def test_base_model_stays_on_completion_prompts_with_task_stops(tmp_path: Path, stories260k: Path) -> None:
     """auto is off for a model mlift did not train; completion stops: "\\n\\n" for XL-Sum (multi-line summaries),
     "\\n" for FLORES sentences; no first-line cut of predictions."""
-    from mlift.eval_hooks import _clean
+    from mlift.eval.hooks import _clean
 
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump({"limit": 1, "threads": 1, "data_dir": str(shared_path("data")),
@@ -112,8 +112,8 @@ def test_base_model_stays_on_completion_prompts_with_task_stops(tmp_path: Path, 
 
 def test_vllm_and_hf_model_args_take_the_adapter_tokenizer(tmp_path: Path, stories260k: Path,
                                                            lora_adapter: Path) -> None:
-    from mlift.eval_suite import EvalSuite
-    from mlift.evaluate import model_spec
+    from mlift.eval.run import model_spec
+    from mlift.eval.suite import EvalSuite
 
     for backend, adapter_key in (("hf", "peft"), ("vllm", "lora_local_path")):
         kind, args = model_spec(EvalSuite(backend=backend), str(stories260k), str(lora_adapter))
@@ -127,7 +127,7 @@ def test_vllm_and_hf_model_args_take_the_adapter_tokenizer(tmp_path: Path, stori
 def test_end_of_turn_follows_the_template(stories260k: Path) -> None:
     from transformers import AutoTokenizer
 
-    from mlift.eval_model import end_of_turn
+    from mlift.eval.model import end_of_turn
 
     tok = AutoTokenizer.from_pretrained(stories260k)
     tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import REPO, shared_path
 
-from mlift.eval_hub import write_hub_tasks
+from mlift.eval.hub import write_hub_tasks
 
 EVAL = REPO / "eval"
 
@@ -22,9 +22,9 @@ def test_committed_eval_yamls_equal_the_generator(tmp_path: Path) -> None:
     ours = {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()}
     committed = {p.name: p.read_text(encoding="utf-8") for p in EVAL.iterdir()
                  if p.suffix in (".yaml", ".py") and p.name != "__init__.py"}
-    assert n == len(ours) - 1 and set(ours) == set(committed), "eval/ drifted: run python -m mlift.eval_tasks --write eval/"
+    assert n == len(ours) - 1 and set(ours) == set(committed), "eval/ drifted: run python -m mlift.eval.tasks --write eval/"
     stale = [name for name in ours if ours[name] != committed[name]]
-    assert not stale, f"eval/ drifted ({stale[:3]}...): run python -m mlift.eval_tasks --write eval/"
+    assert not stale, f"eval/ drifted ({stale[:3]}...): run python -m mlift.eval.tasks --write eval/"
 
 
 def test_task_manager_lists_the_committed_tasks() -> None:
@@ -59,7 +59,7 @@ print(json.dumps(cfg["process_docs"](ds).to_list(), ensure_ascii=False))
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     docs = json.loads(done.stdout.strip().splitlines()[-1])
-    from mlift.eval_tasks import xlsum_docs
+    from mlift.eval.xlsum import xlsum_docs
     from mlift.languages import get_language
 
     raw = [json.loads(x) for x in rows.read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import shared_path
 
-from mlift.eval_lmeval import build_lmeval
-from mlift.eval_suite import EvalSuite, LmEvalTask
+from mlift.eval.lmeval import build_lmeval
+from mlift.eval.suite import EvalSuite, LmEvalTask
 from mlift.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,9 +106,9 @@ def hub_layout(root: Path) -> dict[str, dict]:
 
 @pytest.mark.slow  # lm-eval indexes its ~10k task YAMLs (~20 s)
 def test_global_mmlu_and_belebele_through_lm_eval(tmp_path, stories260k):
-    from mlift.evaluate import run_eval
-    from mlift.item_scores import read_items
-    from mlift.report import make_report
+    from mlift.eval.item_scores import read_items
+    from mlift.eval.run import run_eval
+    from mlift.report.tables import make_report
 
     overrides = hub_layout(tmp_path / "hub")
     suite = EvalSuite(seed=1, limit=6, threads=1, langs=["hin_Deva"], apply_chat_template=False, tasks=[

@@ -56,8 +56,8 @@ def test_local_mmlu_tasks_equal_lm_eval_builtins(tmp_path: Path, stories260k: Pa
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from mlift.eval_suite import EvalSuite, MMLUTask
-    from mlift.evaluate import run_eval
+    from mlift.eval.run import run_eval
+    from mlift.eval.suite import EvalSuite, MMLUTask
 
     val = json.loads(shared_path("data", "m_mmlu", f"{lang}_val.json").read_text(encoding="utf-8"))
     dev = json.loads(shared_path("data", "m_mmlu", f"{lang}_dev.json").read_text(encoding="utf-8"))

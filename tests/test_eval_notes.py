@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import shared_path
 
-from mlift.eval_mmlu import build_mmlu
-from mlift.eval_suite import MMLUTask
+from mlift.eval.mmlu import build_mmlu
+from mlift.eval.suite import MMLUTask
 from mlift.languages import get_language
 
 
@@ -31,7 +31,7 @@ def test_bleu_segments_chinese_and_japanese_targets(lang: str, tokenize: str | N
     own tokenizer for the language (ja-mecab where installed, else characters), compared with sacrebleu itself."""
     import sacrebleu
 
-    from mlift.metrics import bleu_tokenizer, corpus_metric
+    from mlift.eval.metrics import bleu_tokenizer, corpus_metric
 
     refs = shared_path("data", "flores200", "devtest", f"{lang}.devtest").read_text(encoding="utf-8").splitlines()[:4]
     preds = [r[: len(r) // 2] + r[len(r) // 2 + 3:] for r in refs]  # three characters dropped mid-sentence

@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import shared_path
 
-from mlift.item_scores import in_language, task_items
+from mlift.eval.item_scores import in_language, task_items
 
 N = 40
 
@@ -48,7 +48,7 @@ def test_judge_report_shows_fidelity_of_the_judged_answers(tmp_path):
     """judge-report reads model A's answers from the judge dir's recorded recipe. The judge dir here is written by hand
     (scores.json as `mlift judge` writes it; running a judge is not what is tested), the answers are FLORES lines:
     Hindi prompts answered half in Hindi, half in English; French prompts all in French."""
-    from mlift.report_judge import make_judge_report
+    from mlift.report.judge import make_judge_report
 
     hin, eng, fra = lines("hin_Deva"), lines("eng_Latn"), lines("fra_Latn")
     answers = tmp_path / "answers.jsonl"

@@ -21,7 +21,7 @@ NOT_INPUTS = {
     ("mlift.baselines.templated.Template", "jinja"): "an inline template: its text is in the recipe",
     ("mlift.baselines.templated.TemplatedRecipe", "template_langs"): "a choice (english|target|both)",
     ("mlift.llm.base.TransformersLLMConfig", "gguf_file"): "model weights: models are named, not fingerprinted",
-    ("mlift.train.ModelCfg", "name_or_path"): "model weights: models are named, not fingerprinted",
+    ("mlift.train.sft.ModelCfg", "name_or_path"): "model weights: models are named, not fingerprinted",
     ("mlift.sweep.schema.AnswerSpec", "instructions"): "the sweep hashes it per job (sweep/judging.py)",
     ("mlift.sweep.schema.DatasetSpec", "recipe"): "the sweep hashes it and the files it names per job (graph.py)",
     ("mlift.sweep.schema.DatasetSpec", "path"): "the sweep hashes a ready dataset per train job (graph.py)",
@@ -30,9 +30,9 @@ NOT_INPUTS = {
     ("mlift.sweep.schema.TrainSpec", "recipe"): "the sweep hashes it and the files it names per job (graph.py)",
     ("mlift.sweep.schema.SlurmOpts", "workdir"): "where jobs run, not what they read",
     ("mlift.sweep.schema.SlurmOpts", "template"): "the sbatch template: how jobs are launched, not what they compute",
-    ("mlift.train.SlurmCfg", "accelerate_config"): "launch settings of `mlift train --slurm` (the sweep hashes it)",
-    ("mlift.train.SlurmCfg", "workdir"): "where the job runs",
-    ("mlift.train.SlurmCfg", "template"): "the sbatch template",
+    ("mlift.train.sft.SlurmCfg", "accelerate_config"): "launch settings of `mlift train --slurm` (the sweep hashes it)",
+    ("mlift.train.sft.SlurmCfg", "workdir"): "where the job runs",
+    ("mlift.train.sft.SlurmCfg", "template"): "the sbatch template",
 }
 _NAMES = re.compile(r"path|file|dir|prompt|template|dataset|instruction|recipe|suite|corpus|data|jinja")
 
@@ -67,7 +67,7 @@ def test_every_field_that_names_a_file_is_fingerprinted():
 
 def test_walk_finds_inputs_prompts_fewshot_and_packaged_defaults():
     from mlift.commands.translate import TranslateRecipe
-    from mlift.judge import JudgeRecipe
+    from mlift.judge.pairwise import JudgeRecipe
 
     recipe = load_recipe(REPO / "recipes/translate/flores_stories260k.yaml", TranslateRecipe)
     found = {k: Path(p).name for k, (_, p) in walk_schema(TranslateRecipe, recipe.resolved).items()}
@@ -103,7 +103,7 @@ def test_content_not_mtime(tmp_path):
 
 def test_eval_data_dir_counts_only_the_eval_folders(tmp_path):
     """A corpus kept in the same data root as the eval sets (../shared/data/udhr) is not eval data."""
-    from mlift.evaluate import EvalSuite
+    from mlift.eval.run import EvalSuite
 
     (tmp_path / "flores200" / "devtest").mkdir(parents=True)
     (tmp_path / "flores200" / "devtest" / "fra_Latn.devtest").write_text("Bonjour.\n")

@@ -1,4 +1,5 @@
-"""mlift generate: the five stages end to end on real (tiny) models and real data from ../shared, bad input, resume."""
+"""mlift generate: the five stages end to end on real data from ../shared (the tiny models, and a rule server standing in
+for hosted translation and judge APIs where the outcome must be known), bad input, resume."""
 
 from __future__ import annotations
 
@@ -58,38 +59,120 @@ def _final(out: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): p.read_text(encoding="utf-8") for p in sorted(out.glob("*/to_target/shard-*.jsonl"))}
 
 
-def test_generate_end_to_end(tmp_path, stories260k, tiny_llama):
-    out = tmp_path / "run"
-    recipe = _recipe(tmp_path, stories260k, tiny_llama, out)
-    assert _run_cli(recipe) == 0
-    from datasets import load_dataset
+# A stand-in for hosted translation and judge APIs (tests/servers.py's LatencyServer, answering by rule), for the roles a
+# tiny local model cannot play: a translation into L that language ID accepts, and a rating the parser reads.
+# Translation: to English it tags each line with its language; into L it writes a fixed question in L, except that the
+# German translator leaves an instruction starting with "What" in English (stage 5 must drop that pair).
+# Judge: French pairs get {"rating": 5} as asked by JSON schema; German ones "4 out of 5" in text (a server that ignores
+# the schema: the text parser reads it); Spanish ones "Rating: 4", or "Rating: 2" (below min_rating 3) where the
+# response is a preamble line of the UDHR ("Considerando ...").
+INTO = {"French": "Quels sont les droits de chaque être humain selon la Déclaration universelle des droits de l'homme ?",
+        "Spanish": "¿Cuáles son los derechos de todo ser humano según la Declaración Universal de Derechos Humanos?",
+        "German": "Welche Rechte hat jeder Mensch nach der Allgemeinen Erklärung der Menschenrechte?"}
+LEFT_IN_ENGLISH = "What rights does every human being have under the Universal Declaration of Human Rights?"
 
-    ds = load_dataset("json", data_files=str(out / "*/to_target/shard-*.jsonl"), split="train")
-    langs = set(ds["lang"])
-    assert len(langs) >= 3, langs
-    for row in ds:
-        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
-        assert row["messages"][0]["content"].strip()
-        # The response is the ORIGINAL native fragment: the exact span of its source document.
-        src = row["meta"]["source"]
-        if src["kind"] == "text":
-            offset = int(src["doc_id"].rsplit("@", 1)[1])  # line documents are named file@byte-offset
-            line = Path(src["name"]).read_bytes()[offset:].split(b"\n")[0].decode("utf-8")
-            assert line[src["start"]:src["end"]] == row["messages"][1]["content"]
-    manifest = json.loads((out / "manifest.json").read_text())
-    for lang, f in manifest["funnel"].items():
-        assert f["adds_up"], lang
-        assert f["final"] >= 1
-    # Every step's in = kept + dropped + quarantined, and each step's in = the previous step's kept.
+
+def rule_answer(body: dict) -> str:
+    import re
+
+    prompt = body["messages"][-1]["content"]
+    asked = re.match(r"Translate the following (.+?) text into (.+?)\. ", prompt)
+    if asked:
+        src, tgt = asked.groups()
+        text = prompt.split("\n\n", 1)[1]  # translate_chat.jinja: the request, a blank line, the text
+        if tgt == "English":
+            return f"[{src}] {text}"
+        return LEFT_IN_ENGLISH if tgt == "German" and text.startswith("What") else INTO[tgt]
+    lang, response = re.search(r"\nResponse: \[(\w+)\] (.*)", prompt).groups()  # score_chat.jinja
+    if lang == "French":
+        return json.dumps({"rating": 5})
+    if lang == "German":
+        return "I would rate this response 4 out of 5."
+    return "Rating: 2" if response.startswith("Considerando") else "Rating: 4"
+
+
+def _records(out: Path, lang: str, step: str) -> list[dict]:
+    return [json.loads(x) for p in sorted((out / lang / step).glob("shard-*.jsonl"))
+            for x in p.read_text(encoding="utf-8").splitlines()]
+
+
+def test_generate_end_to_end(tmp_path, stories260k, monkeypatch):
+    """The five stages with the language check of stage 5 and the rating parser on: stories260K writes the English
+    instructions (a real model, greedy), the rule server translates and judges, so what each stage keeps and drops, and
+    why, follows from the records it is given: French pairs pass; German ones whose instruction the translator left in
+    English are dropped at stage 5 (instruction_not_in_target_language); Spanish preamble lines at scoring
+    (low_rating)."""
+    from servers import LatencyServer
+
+    server = LatencyServer(answer=rule_answer)
+    monkeypatch.setenv("MLIFT_TEST_KEY", "not-a-secret")
+    api = {"backend": "openai", "model": "rule-stand-in", "base_url": f"{server.url}/v1", "api_key_env": "MLIFT_TEST_KEY",
+           "max_retries": 0, "concurrency": 4}
+    out = tmp_path / "run"
+    recipe = _recipe(tmp_path, stories260k, stories260k, out,
+                     fragments={"min_tokens": 12, "max_tokens": 80, "max_per_doc": 1},  # the language checks on
+                     translator={"kind": "llm", "mode": "chat", "fewshot": 0, "max_new_tokens": 64, "llm": api},
+                     score={"judge": api, "max_new_tokens": 16, "min_rating": 3, "min_quality": 0.0,  # no fallback
+                            "min_native_lang": 0.3, "length_ratio": [0.0, 1000.0], "max_copy": 1.0})
+    try:
+        assert _run_cli(recipe) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        before = _final(out)
+        assert _run_cli(recipe) == 0  # a rerun is a no-op that gives the same data (everything resumed from markers)
+        assert _final(out) == before
+    finally:
+        server.stop()
     stages = manifest["stages"]
+
+    def outcome(lang: str, step: str) -> tuple[int, int, dict, dict]:
+        c, r = stages[f"{lang}/{step}"]["counts"], stages[f"{lang}/{step}"]["reasons"]
+        return c["in"], c["keep"], r["drop"], r["quarantine"]
+
+    # what the rules give, counted on each stage's input records
+    scored = {lang: len(_records(out, lang, "instruct")) for lang in ("fra_Latn", "deu_Latn", "spa_Latn")}
+    preamble = sum(r["fragment"].startswith("Considerando") for r in _records(out, "spa_Latn", "instruct"))
+    english = sum(r["instruction_en"].startswith("What") for r in _records(out, "deu_Latn", "select"))
+    assert scored["fra_Latn"] > 3 and scored["deu_Latn"] > 3 and 0 < preamble < scored["spa_Latn"] and 0 < english < 3
+    assert outcome("fra_Latn", "score") == (scored["fra_Latn"], scored["fra_Latn"], {}, {})
+    assert outcome("deu_Latn", "score") == (scored["deu_Latn"], scored["deu_Latn"], {}, {})
+    assert outcome("spa_Latn", "score") == (scored["spa_Latn"], scored["spa_Latn"] - preamble, {"low_rating": preamble}, {})
+    spanish = min(3, scored["spa_Latn"] - preamble)
+    for lang, n in (("fra_Latn", scored["fra_Latn"]), ("deu_Latn", scored["deu_Latn"]),
+                    ("spa_Latn", scored["spa_Latn"] - preamble)):
+        assert outcome(lang, "select") == (n, min(3, n), {"not_selected": n - 3} if n > 3 else {}, {})
+    assert outcome("fra_Latn", "to_target") == (3, 3, {}, {})
+    assert outcome("deu_Latn", "to_target") == (3, 3 - english, {"instruction_not_in_target_language": english}, {})
+    assert outcome("spa_Latn", "to_target") == (spanish, spanish, {}, {})
+    assert {lang: f["final"] for lang, f in manifest["funnel"].items()} == \
+        {"fra_Latn": 3, "deu_Latn": 3 - english, "spa_Latn": spanish}
+    assert all(f["adds_up"] for f in manifest["funnel"].values())
+    # every step's in = kept + dropped + quarantined, and each step's in = the previous step's kept
     for lang in manifest["funnel"]:
         prev_keep = None
         for step in ("dedup", "to_english", "instruct", "score", "select", "to_target"):
             c = stages[f"{lang}/{step}"]["counts"]
             assert c["in"] == c["keep"] + c["drop"] + c["quarantine"]
-            if prev_keep is not None:
-                assert c["in"] == prev_keep
+            assert prev_keep is None or c["in"] == prev_keep
             prev_keep = c["keep"]
+    paths = {lang: {(r["meta"]["scores"]["rating"], r["meta"]["scores"]["rating_path"]) for r in _records(out, lang, "score")}
+             for lang in manifest["funnel"]}
+    assert paths == {"fra_Latn": {(5.0, "json")}, "deu_Latn": {(4.0, "text")}, "spa_Latn": {(4.0, "text")}}
+
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(out / "*/to_target/shard-*.jsonl"), split="train")
+    assert len(ds) == 6 - english + spanish
+    for row in ds:
+        name = {"fra_Latn": "French", "deu_Latn": "German", "spa_Latn": "Spanish"}[row["lang"]]
+        assert row["messages"][0] == {"role": "user", "content": INTO[name]}
+        assert row["meta"]["scores"]["instruction_lang"] >= 0.5  # language ID's P(L) of the instruction
+        assert row["meta"]["fragment_en"].startswith(f"[{name}] ")
+        # the response is the ORIGINAL native fragment: the exact span of its source document
+        src = row["meta"]["source"]
+        if src["kind"] == "text":
+            offset = int(src["doc_id"].rsplit("@", 1)[1])  # line documents are named file@byte-offset
+            line = Path(src["name"]).read_bytes()[offset:].split(b"\n")[0].decode("utf-8")
+            assert line[src["start"]:src["end"]] == row["messages"][1]["content"]
     ledger = manifest["cost_ledger"]
     assert any(c.get("prompt_tokens", 0) > 0 for c in ledger["per_step"]["instruct"].values())
     assert ledger["total_cost_usd"] > 0
@@ -104,10 +187,6 @@ def test_generate_end_to_end(tmp_path, stories260k, tiny_llama):
             for reason, n in stages[f"{lang}/{step}"]["reasons"]["drop"].items():
                 assert f"Dropped at {step}, reason `{reason}` ({n}):" in section
     assert (out / "README.md").exists()
-    # A rerun is a no-op that gives the same data (everything resumed from markers).
-    before = _final(out)
-    assert _run_cli(recipe) == 0
-    assert _final(out) == before
 
 
 def test_fragments_bad_input(tmp_path):
@@ -247,7 +326,7 @@ def test_contamination_section_flags_or_drops_final_pairs_and_the_funnel_counts_
     and marks exactly the pairs that overlap; drop mode (the same run's to_target step redone) drops those pairs."""
     import shutil
 
-    from mlift.contamination import EvalSet, NgramIndex, record_text
+    from mlift.data.contamination import EvalSet, NgramIndex, record_text
     from mlift.generate.plan import iter_all
 
     lines = [x.strip() for x in shared_path("data", "udhr", "fra.txt").read_text(encoding="utf-8").splitlines()]

@@ -12,18 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, shared_path
+from conftest import MLIFT, REPO, shared_path
 
 PROBE = r'''
 import json, sys
 from pathlib import Path
-from mlift.eval_suite import EvalSuite
-from mlift.eval_tasks import build_tasks
+from mlift.eval.suite import EvalSuite
+from mlift.eval.tasks import build_tasks
 from mlift.recipe import load_recipe
 from mlift.generate.config import GenerateRecipe
-from mlift.generate.sources import iter_source as corpus
+from mlift.data.corpus import iter_source_documents as corpus
 from mlift.languages import get_language
-from mlift.sources import DataSource, iter_source
+from mlift.data.conversations import DataSource, iter_conversations
 from mlift.baselines.templated import TemplatedSource, load_rows
 
 out, tasks = {}, Path(sys.argv[1])
@@ -33,9 +33,9 @@ out["eval"] = [s.to_json() for s in specs]
 gen = load_recipe("recipes/generate/culturax_qwen7b_vllm.yaml", GenerateRecipe).cfg
 out["culturax"] = [[doc[1] for doc in corpus(gen.sources[0], get_language("fra_Latn"), (j, 2))] for j in (0, 1)]
 for path, cols in (("tatsu-lab/alpaca", {}), ("databricks/databricks-dolly-15k", {"input": "context", "output": "response"})):
-    rows = list(iter_source(DataSource(path=path, columns=cols, lang="eng_Latn")))
+    rows = list(iter_conversations(DataSource(path=path, columns=cols, lang="eng_Latn")))
     out[path] = [r.fields.get("messages") if hasattr(r, "fields") else str(r) for r in rows]
-out["bactrian"] = len(list(iter_source(DataSource(path="MBZUAI/Bactrian-X", config="zh", lang="zho_Hans"))))
+out["bactrian"] = len(list(iter_conversations(DataSource(path="MBZUAI/Bactrian-X", config="zh", lang="zho_Hans"))))
 out["templated"] = [r["summary"] for r in load_rows(TemplatedSource(task="summarization", source="xlsum", langs=["fra_Latn"]), "fra_Latn")]
 print("RESULT " + json.dumps(out, ensure_ascii=False, default=str))
 '''
@@ -132,7 +132,7 @@ def test_hub_endpoint_needs_a_hub_rehearsal(tmp_path, shared_dir):
 
     with pytest.raises(RecipeError, match="rehearsal.hub"):
         load_sweep(REPO / "recipes" / "sweeps" / "sphinx.yaml", rehearse=True, hub_endpoint="http://127.0.0.1:9")
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "sweep", "recipes/sweeps/core_comparison.yaml",
+    done = subprocess.run([*MLIFT, "sweep", "recipes/sweeps/core_comparison.yaml",
                            "--hub-endpoint", "http://127.0.0.1:9", "--dry-run"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "--hub-endpoint goes with --rehearse" in done.stderr
@@ -161,9 +161,8 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
                            env=env, capture_output=True, text=True, timeout=300)
     assert fetch.returncode == 0, fetch.stderr[-2000:]
     env["HF_HUB_OFFLINE"] = "1"  # the jobs: only the cache the fetch filled
-    mlift = str(REPO / ".venv" / "bin" / "mlift")
     out = tmp_path / "train"
-    train = subprocess.run([mlift, "train", "recipes/stories260k/lora-sft/config.yaml",
+    train = subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml",
                             "--set", "model.name_or_path=mlift-test/stories260K",
                             "--set", "data.datasets.0.path=tatsu-lab/alpaca", "--set", "sft.max_steps=1",
                             "--set", f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -172,7 +171,7 @@ def test_train_and_answer_with_hub_model_and_data_ids(hub_server, tmp_path):
     assert "mlift-test/stories260K" in json.dumps(manifest) and "tatsu-lab/alpaca" in json.dumps(manifest)
     assert (out / "adapter_model.safetensors").stat().st_size > 1000
     answers = tmp_path / "answers"
-    answer = subprocess.run([mlift, "answer", "--model", "mlift-test/stories260K", "--adapter", str(out), "--langs",
+    answer = subprocess.run([*MLIFT, "answer", "--model", "mlift-test/stories260K", "--adapter", str(out), "--langs",
                              "spa_Latn", "--limit", "1", "--max-new-tokens", "8", "--device", "cpu", "--out",
                              str(answers)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
@@ -207,10 +206,9 @@ def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
     assert fetch.returncode == 0, fetch.stderr[-2000:]
     assert f"/{repo_id}/resolve/" in hub_server.log_path.read_text()  # the files came through the endpoint
     env["HF_HUB_OFFLINE"] = "1"
-    mlift = str(REPO / ".venv" / "bin" / "mlift")
     out = tmp_path / "train"
     data = shared_path("data", "alpaca", "alpaca_tiny.json")
-    train = subprocess.run([mlift, "train", "recipes/stories260k/lora-sft/config.yaml", "--set",
+    train = subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml", "--set",
                             f"model.name_or_path={repo_id}", "--set", f"data.datasets=[{{path: {data}}}]", "--set",
                             "sft.max_steps=1", "--set", "sft.per_device_train_batch_size=2", "--set",
                             f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -223,7 +221,7 @@ def test_train_and_answer_with_a_real_familys_hub_model(hub_server, tmp_path):
     saved = (out / "chat_template.jinja").read_text(encoding="utf-8")
     assert hashlib.sha256(saved.encode("utf-8")).hexdigest() == real_sha
     answers = tmp_path / "answers"
-    answer = subprocess.run([mlift, "answer", "--model", repo_id, "--adapter", str(out), "--langs", "spa_Latn",
+    answer = subprocess.run([*MLIFT, "answer", "--model", repo_id, "--adapter", str(out), "--langs", "spa_Latn",
                              "--limit", "1", "--max-new-tokens", "4", "--device", "cpu", "--out", str(answers)],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert answer.returncode == 0, answer.stdout[-2000:] + answer.stderr[-4000:]
@@ -270,7 +268,7 @@ def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
     env["PYTHONPATH"] = str(REPO)
     out = tmp_path / "templated"
     sets = [x for i in range(4) for x in ("--set", f"datasets.{i}.limit=2")]
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "baseline", "templated",
+    done = subprocess.run([*MLIFT, "baseline", "templated",
                            "recipes/baselines/templated_hub.yaml", *sets, "--set", "num_shards=1", "--set",
                            f"output_dir={out}", "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -286,7 +284,7 @@ def test_templated_hub_recipe_builds_through_endpoint(hub_server, tmp_path):
 
 def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
     """A repo laid out as csebuetnlp/xlsum is on the hub (a loading script on main, the parquet export under
-    refs/convert/parquet): datasets>=4 refuses main (what broke recipes/eval/hub.yaml); mlift.hub turns to the export.
+    refs/convert/parquet): datasets>=4 refuses main (what broke recipes/eval/hub.yaml); mlift.data.hub turns to the export.
     olah 0.5.4 cannot serve that ref (hence the script-free copy in the fixture's csebuetnlp/xlsum), so here the
     fallback is seen to be taken, and to ask the endpoint for the export's folder, not served."""
     from hub_repos import add_ref, git_repo, parquet
@@ -295,7 +293,7 @@ def test_script_dataset_is_read_from_its_parquet_export(hub_server, tmp_path):
     repo = git_repo(hub_server.mirrors / "datasets" / "mlift-test" / "xlsum",
                     {"README.md": "---\nlicense: cc-by-nc-sa-4.0\n---\n", "xlsum.py": "# a loading script\n"})
     add_ref(repo, "refs/convert/parquet", {"french/test/0000.parquet": parquet(rows)}, "Update parquet files")
-    code = ("import datasets\nfrom mlift.hub import load_config\n"
+    code = ("import datasets\nfrom mlift.data.hub import load_config\n"
             "try:\n    datasets.load_dataset('mlift-test/xlsum', 'french', split='test')\n"
             "except RuntimeError as e:\n    print('REFUSED', e)\n"
             "try:\n    load_config('mlift-test/xlsum', 'french', 'test')\n"
@@ -347,7 +345,7 @@ def test_mix_of_hub_sources_through_endpoint(hub_server, tmp_path):
     out = tmp_path / "mix"
     sources = ("mixture.sources=[{source: {path: tatsu-lab/alpaca, lang: eng_Latn}, weight: 3}, "
                "{source: {path: MBZUAI/Bactrian-X, config: zh, lang: zho_Hans}, weight: 1}]")
-    done = subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "mix", "recipes/mix/weighted.yaml", "--set", sources,
+    done = subprocess.run([*MLIFT, "mix", "recipes/mix/weighted.yaml", "--set", sources,
                            "--set", f"output_dir={out}"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]

@@ -1,6 +1,6 @@
 """No new import circle inside mlift/: every module-level or function-level import of another mlift module counts.
-The circles listed in KNOWN predate this test; the house issue (one package per concern) removes them, and then
-KNOWN must be empty."""
+No module imports from a higher layer (LAYERS), the top of mlift/ stays small and no module grows past ~400
+lines."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ from pathlib import Path
 
 from conftest import REPO
 
-KNOWN = {
-    ("mlift.baselines.common", "mlift.sources"),
-    ("mlift.eval_hub", "mlift.eval_tasks"),
-    ("mlift.eval_mmlu", "mlift.eval_tasks"),
-    ("mlift.sweep.graph", "mlift.sweep.rehearsal"),
-    ("mlift.sweep.graph", "mlift.sweep.schema"),
-    ("mlift.sweep.rehearsal", "mlift.sweep.schema"),
-}
+# Layers, lowest first: a module imports only from its own layer or lower ones, so data flows down
+# (cli -> commands -> sweep -> stages -> data -> runner -> backends -> base). Longest prefix wins.
+LAYERS = [
+    ("base", ["mlift", "mlift.records", "mlift.textio", "mlift.languages", "mlift.langid", "mlift.fingerprint",
+              "mlift.passthrough", "mlift.recipe", "mlift.tracking", "mlift.prompts"]),
+    ("backends", ["mlift.llm"]),
+    ("runner", ["mlift.runner"]),
+    ("data", ["mlift.data", "mlift.translate"]),
+    ("stages", ["mlift.generate", "mlift.baselines", "mlift.train", "mlift.eval", "mlift.judge", "mlift.report"]),
+    ("sweep", ["mlift.sweep"]),
+    ("commands", ["mlift.commands"]),
+    ("entry points", ["mlift.cli", "mlift.__main__", "mlift.train.__main__", "mlift.sweep.__main__"]),
+]
+TOP_LEVEL_MODULES = 12  # the shared core; everything else lives in the package of its concern
+MAX_LINES = 400
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
@@ -60,9 +67,32 @@ def circles(edges: dict[str, set[str]]) -> set[tuple[str, str]]:
     return {tuple(sorted((a, b))) for a in edges for b in edges[a] if a in back[b]}
 
 
-def test_no_new_import_circle():
-    found = circles(import_graph(REPO))
-    assert found <= KNOWN, f"new import circle(s): {sorted(found - KNOWN)}"
+def layer(module: str) -> int:
+    best = max(((i, len(p)) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+                if module == p or module.startswith(p + ".")), key=lambda x: x[1], default=None)
+    assert best is not None, f"{module}: in no layer of tests/test_imports.py LAYERS; add its package there"
+    return best[0]
+
+
+def upward(edges: dict[str, set[str]]) -> list[str]:
+    return [f"{a} ({LAYERS[layer(a)][0]}) imports {b} ({LAYERS[layer(b)][0]})"
+            for a in sorted(edges) for b in sorted(edges[a]) if layer(b) > layer(a)]
+
+
+def test_no_import_circle():
+    assert not circles(import_graph(REPO)), f"import circle(s): {sorted(circles(import_graph(REPO)))}"
+
+
+def test_no_import_from_a_higher_layer():
+    assert not upward(import_graph(REPO))
+
+
+def test_the_house_stays_small():
+    top = sorted(p.name for p in (REPO / "mlift").glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(top) <= TOP_LEVEL_MODULES, f"mlift/ top level: {top}; put new modules in the package of their concern"
+    long = {str(p.relative_to(REPO)): n for p in (REPO / "mlift").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
 def test_the_check_sees_a_circle(tmp_path):
@@ -73,3 +103,14 @@ def test_the_check_sees_a_circle(tmp_path):
     (pkg / "b.py").write_text("from mlift import a\n")
     (pkg / "c.py").write_text("import mlift.a\n")
     assert circles(import_graph(tmp_path)) == {("mlift.a", "mlift.b")}
+
+
+def test_the_check_sees_an_upward_import(tmp_path):
+    pkg = tmp_path / "mlift"
+    for sub in ("runner", "eval"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "runner" / "stage.py").write_text("def f():\n    from mlift.eval.run import g\n")
+    (pkg / "eval" / "run.py").write_text("from mlift.runner import stage\n")
+    assert upward(import_graph(tmp_path)) == ["mlift.runner.stage (runner) imports mlift.eval.run (stages)"]

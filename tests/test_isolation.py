@@ -8,8 +8,9 @@ import json
 
 from mlift.llm import GenParams, Request, TransformersLLMConfig, make_llm
 from mlift.records import Record, shard_name
-from mlift.runner import Outcome, ShardInput, StageRunner
-from mlift.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
+from mlift.runner.stage import Outcome, ShardInput, StageRunner
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 PARAMS = GenParams(max_new_tokens=4)
 

@@ -1,4 +1,5 @@
-"""The pairwise judge: verdict parsing, the both-orders rule, the arithmetic, and one real end-to-end judge run."""
+"""The pairwise judge: verdict parsing, the both-orders rule, the arithmetic, and `mlift judge` end to end against a
+local rule judge (a stand-in for a hosted judge API) whose scores are known by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from mlift.cli import main as cli_main
-from mlift.judge import aggregate, combine, exclusion, judge_prompts, parse_verdict, read_verdict
+from mlift.judge.pairwise import aggregate, combine, exclusion, judge_prompts, parse_verdict, read_verdict
 
 
 @pytest.mark.parametrize("text,expect", [
@@ -60,32 +61,69 @@ def test_judge_prompts_swap_the_order() -> None:
     assert ab.replace("RESPONSE-ONE", "X").replace("RESPONSE-TWO", "RESPONSE-ONE").replace("X", "RESPONSE-TWO") == ba
 
 
-def test_mlift_judge_end_to_end(tmp_path: Path, stories260k: Path) -> None:
-    """A real judge LLM (the 260K Llama through mlift's transformers backend) over two answer files: the plumbing
-    (both orders sent, verdicts parsed, outcomes aggregated, files written)."""
+# The judge's rule (a stand-in for a hosted judge API, which cannot run here): it prefers the response marked GOOD, except
+# for an instruction that asks it to always pick one position, as a position-biased judge does.
+GOOD, BAD = "[GOOD] well answered", "[BAD] off topic"
+FIRST, SECOND = "(the judge always picks the first)", "(the judge always picks the second)"
+# (id, lang, instruction, model A's response, model B's response)
+PAIRS = [("f1", "fra_Latn", "Dis bonjour.", GOOD, BAD), ("f2", "fra_Latn", "Compte à trois.", GOOD, BAD),
+         ("f3", "fra_Latn", "Nomme une couleur.", GOOD, BAD), ("f4", "fra_Latn", "Donne un fruit.", GOOD, BAD),
+         ("f5", "fra_Latn", "Cite un fleuve.", BAD, GOOD), ("f6", "fra_Latn", f"Dis merci. {FIRST}", GOOD, BAD),
+         ("h1", "hin_Deva", "नमस्ते कहो।", GOOD, BAD), ("h2", "hin_Deva", "तीन तक गिनो।", BAD, GOOD),
+         ("h3", "hin_Deva", "एक रंग बताओ।", BAD, GOOD), ("h4", "hin_Deva", f"धन्यवाद कहो। {SECOND}", BAD, GOOD)]
+
+
+def rule_verdict(body: dict) -> str:
+    prompt = body["messages"][-1]["content"]
+    first, second = prompt.split("[Response A]", 1)[1].split("[Response B]", 1)
+    verdict = "A" if FIRST in prompt else "B" if SECOND in prompt else "A" if GOOD in first else "B"
+    assert (GOOD in first) != (GOOD in second), prompt  # each prompt shows one GOOD and one BAD response
+    if body.get("response_format", {}).get("type") == "json_schema":  # a structured-output server
+        return json.dumps({"verdict": verdict})
+    return f"[[{verdict}]]"
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_mlift_judge_end_to_end(tmp_path: Path, structured: bool) -> None:
+    """`mlift judge RECIPE` through the openai backend against a local server that stands in for a hosted judge API and
+    decides by a known rule (rule_verdict), so the scores are known by hand:
+    fra_Latn: 4 wins (A good in both orders), 1 loss, 1 tie (always the first position)  -> (4 + 0.5) / 6 = 75 %;
+    hin_Deva: 1 win, 2 losses, 1 tie (always the second position)                           -> (1 + 0.5) / 4 = 37.5 %;
+    all: (4.5 + 1.5) / 10 = 60 %. Swapped orders give 25 / 62.5 / 40, ties scored 0 or 1 move fra and hin, and one
+    order only (both prompts alike) makes every pair a tie (50)."""
+    from servers import LatencyServer
+
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    prompts = [("1", "hin_Deva", "नमस्ते कहो।"), ("2", "fra_Latn", "Dis bonjour."), ("3", "fra_Latn", "Compte à trois.")]
-    a.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "response": f"answer a {i}"}) + "\n"
-                         for i, lang, p in prompts))
-    b.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "output": f"answer b {i}"}) + "\n"
-                         for i, lang, p in prompts))
-    recipe = tmp_path / "judge.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "output_dir": str(tmp_path / "out"), "model_a": {"path": str(a), "name": "A"}, "model_b": {"path": str(b)},
-        "chat": False, "max_excluded_rate": 1.0,  # a 260K story model rarely answers in format: plumbing only
-        "judge": {"backend": "transformers", "model": str(stories260k), "device": "cpu", "batch_size": 6,
-                  "params": {"max_new_tokens": 6}}}))
-    assert cli_main(["judge", str(recipe), "--no-progress"]) == 0
-    rows = [json.loads(x) for x in (tmp_path / "out" / "judgments.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["1", "2", "3"]
-    assert all(r["judge_ab"] is not None and r["judge_ba"] is not None and r["error"] is None for r in rows)
+    a.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "response": ra}) + "\n"
+                         for i, lang, p, ra, _ in PAIRS))
+    b.write_text("".join(json.dumps({"id": i, "lang": lang, "instruction": p, "output": rb}) + "\n"
+                         for i, lang, p, _, rb in PAIRS))
+    server = LatencyServer(answer=rule_verdict)
+    try:
+        recipe = tmp_path / "judge.yaml"
+        recipe.write_text(yaml.safe_dump({
+            "output_dir": str(tmp_path / "out"), "model_a": {"path": str(a), "name": "A"}, "model_b": {"path": str(b)},
+            "structured": structured,
+            "judge": {"backend": "openai", "model": "rule-judge", "base_url": f"{server.url}/v1", "max_retries": 0,
+                      "concurrency": 4}}))
+        assert cli_main(["judge", str(recipe), "--no-progress"]) == 0
+        bodies = list(server.bodies)
+    finally:
+        server.stop()
+    # both orders of every pair were asked: A's response first, then B's first
+    shown = sorted((b["messages"][-1]["content"].split("[Instruction]\n", 1)[1].split("\n", 1)[0],
+                    b["messages"][-1]["content"].split("[Response A]\n", 1)[1].split("\n", 1)[0]) for b in bodies)
+    assert shown == sorted((p, r) for _, _, p, ra, rb in PAIRS for r in (ra, rb))
+    assert all(("response_format" in b) == structured for b in bodies)
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())["scores"]
-    expect = aggregate([{"lang": r["lang"], "verdict_ab": parse_verdict(r["judge_ab"]),
-                         "verdict_ba": parse_verdict(r["judge_ba"]),
-                         "excluded": None if parse_verdict(r["judge_ab"]) and parse_verdict(r["judge_ba"]) else "unparsed",
-                         # a local model has no structured output: the text parser reads every verdict
-                         **{k: "text" if parse_verdict(r[f"judge_{o}"]) else "none"
-                            for o in ("ab", "ba") for k in [f"path_{o}"]}}
-                        for r in rows])
-    assert scores == expect
-    assert scores["fra_Latn"]["pairs"] == 2 and scores["all"]["pairs"] == 3
+    assert [scores[k]["score_pct"] for k in ("fra_Latn", "hin_Deva", "all")] == [75.0, 37.5, 60.0]
+    counts = {k: tuple(scores[k][c] for c in ("win", "tie", "loss", "n", "same_first", "same_second", "unparsed"))
+              for k in ("fra_Latn", "hin_Deva")}
+    assert counts == {"fra_Latn": (4, 1, 1, 6, 1, 0, 0), "hin_Deva": (1, 1, 2, 4, 0, 1, 0)}
+    path = "json" if structured else "text"
+    assert scores["all"]["verdict_paths"] == {"json": 0, "text": 0, "none": 0, path: 20}
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "judgments.jsonl").read_text().splitlines())}
+    assert {i: (r["verdict_ab"], r["verdict_ba"], r["outcome"]) for i, r in rows.items()} == {
+        "f1": ("A", "B", "win"), "f2": ("A", "B", "win"), "f3": ("A", "B", "win"), "f4": ("A", "B", "win"),
+        "f5": ("B", "A", "loss"), "f6": ("A", "A", "tie"), "h1": ("A", "B", "win"), "h2": ("B", "A", "loss"),
+        "h3": ("B", "A", "loss"), "h4": ("B", "B", "tie")}

@@ -137,7 +137,7 @@ def test_structured_verdicts_are_read_as_json_with_the_text_parser_as_fallback(t
     """With `structured` (the default) every request carries the verdict schema and the JSON answers give the same
     scores as the text answers of `structured: false`, which sends no response_format; each verdict's path is
     counted per language (two verdicts per pair; a failed request or an off-format answer is "none")."""
-    from mlift.judge import VERDICT_SCHEMA, judge_prompts
+    from mlift.judge.pairwise import VERDICT_SCHEMA, judge_prompts
     from mlift.languages import get_language
     from mlift.llm import GenParams, OpenAILLMConfig, Request, make_llm
     from mlift.llm.cache import RequestCache, request_key

@@ -7,7 +7,8 @@ import pytest
 from mlift.languages import UnknownLanguageError, get_language
 from mlift.llm import GenParams, Request, TransformersLLMConfig, make_llm
 from mlift.records import Record
-from mlift.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 
 def llm_cfg(model, **kw) -> TransformersLLMConfig:

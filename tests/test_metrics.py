@@ -1,4 +1,4 @@
-"""mlift.metrics against the reference implementations (sacrebleu, rouge-score) on real text."""
+"""mlift.eval.metrics against the reference implementations (sacrebleu, rouge-score) on real text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import shared_path
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import CHRF
 
-from mlift import metrics
+from mlift.eval import metrics
 
 
 def _corpus(n: int = 60) -> tuple[list[str], list[str]]:

@@ -11,7 +11,7 @@ import yaml
 
 from mlift.baselines.common import read_stage
 from mlift.cli import main
-from mlift.mix import apportion, even_split, pinch_plan
+from mlift.data.mix import apportion, even_split, pinch_plan
 
 PINCH_LANGS = ["eng_Latn", "arb_Arab", "zho_Hans", "ces_Latn", "est_Latn", "fin_Latn", "heb_Hebr", "hin_Deva",
                "ita_Latn", "rus_Cyrl", "spa_Latn"]  # 11 languages counting English

@@ -10,7 +10,8 @@ import pytest
 
 from mlift.llm import GenParams, OpenAILLMConfig, Request, TransformersLLMConfig, make_llm
 from mlift.records import Record
-from mlift.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 
 def openai_llm(served, cache_dir=None, **kw):

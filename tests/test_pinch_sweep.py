@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import collections
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 from test_sweep import slurm_cluster  # noqa: F401  (the shared fixture: slurm/local_cluster.sh)
 
 from mlift.recipe import RecipeError
@@ -25,8 +25,8 @@ P = [0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
 
 def _jobs(path: Path = PINCH, rehearse: bool = False, validate: bool = False):
+    from mlift.sweep import load_sweep
     from mlift.sweep.graph import expand
-    from mlift.sweep.schema import load_sweep
 
     return expand(load_sweep(path, rehearse=rehearse), validate=validate)
 
@@ -83,7 +83,7 @@ def test_a_missing_reference_arm_is_an_error_naming_the_key(tmp_path: Path) -> N
 
 
 def test_judge_report_table_and_one_figure_per_family(tmp_path: Path) -> None:
-    from mlift.report_judge import make_judge_report
+    from mlift.report.judge import make_judge_report
 
     def scores(dirname: str, per_lang: dict[str, float]) -> str:
         d = tmp_path / dirname
@@ -107,7 +107,7 @@ def test_judge_report_table_and_one_figure_per_family(tmp_path: Path) -> None:
 
 
 def test_a_rehearsal_that_drops_the_judge_is_refused(tmp_path: Path) -> None:
-    from mlift.sweep.schema import load_sweep
+    from mlift.sweep import load_sweep
 
     doc = yaml.safe_load(PINCH.read_text())
     doc["rehearsal"]["judge"] = {"langs": ["fin_Latn"]}
@@ -140,17 +140,16 @@ def _check_rehearsal_report(out: Path) -> None:
 
 
 def _run_sweep(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", str(PINCH), "--rehearse", *args], cwd=REPO,
+    return subprocess.run([*MLIFT, "sweep", str(PINCH), "--rehearse", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("slurm_cluster")
-def test_pinch_rehearsal_on_real_slurm(shared_dir: Path) -> None:
-    out = REPO / "runs/rehearsal/pinch"
-    shutil.rmtree(out, ignore_errors=True)
+def test_pinch_rehearsal_on_real_slurm(shared_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pinch"  # not the rehearsal's runs/rehearsal/pinch: a test never writes into the checkout
     started = time.time()
-    done = _run_sweep("--wait", "--timeout", str(4 * 3600), timeout=4 * 3600 + 60)
+    done = _run_sweep("--set", f"output_dir={out}", "--wait", "--timeout", str(4 * 3600), timeout=4 * 3600 + 60)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     print(f"pinch rehearsal on Slurm: {time.time() - started:.0f} s")
     _check_rehearsal_report(out)

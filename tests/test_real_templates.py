@@ -82,8 +82,8 @@ def check_example(tok, ids: list[int], labels: list[int], convo: list[dict[str, 
 def test_masks_are_the_assistant_turns_and_end_of_turn(name: str) -> None:
     from transformers import AutoTokenizer
 
-    from mlift.chat import prepare_tokenizer
-    from mlift.chat_masks import conversation_examples
+    from mlift.train.chat import prepare_tokenizer
+    from mlift.train.chat_masks import conversation_examples
 
     tok = AutoTokenizer.from_pretrained(family_dir(name))
     info = prepare_tokenizer(tok)  # the model's own template, assistant-only loss: mlift's masks
@@ -103,7 +103,7 @@ def test_masks_are_the_assistant_turns_and_end_of_turn(name: str) -> None:
 def test_a_template_that_drops_the_system_prompt_is_refused_by_name() -> None:
     from transformers import AutoTokenizer
 
-    from mlift.chat_masks import TemplateMaskError, conversation_examples
+    from mlift.train.chat_masks import TemplateMaskError, conversation_examples
 
     tok = AutoTokenizer.from_pretrained(family_dir("mistral-large-2407"))
     with pytest.raises(TemplateMaskError, match="assistant turn 2"):
@@ -121,7 +121,7 @@ def _recipe(tmp_path: Path, model: Path, out: Path) -> list[str]:
 # Gemma-3's 262k vocabulary makes a step ~4x slower than these; its masks are checked above
 @pytest.mark.parametrize("name", ["llama-3.1-base", "qwen2.5-instruct", "mistral-7b-instruct-v0.2"])
 def test_train_one_step_through_the_models_own_template(tmp_path: Path, name: str) -> None:
-    from mlift.train import build_trainer, load_train_recipe
+    from mlift.train.sft import build_trainer, load_train_recipe
 
     model = family_dir(name)
     out = tmp_path / "adapter"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlift.report import make_report
+from mlift.report.tables import make_report
 
 
 def eval_dir(root: Path, name: str, scores: dict[tuple[str, str, str, str | None], float]) -> Path:
@@ -142,12 +142,12 @@ def _sweep_labels() -> set[str]:
     """Every dataset label the paper sweeps produce (grid points expanded as `mlift sweep` names them)."""
     import yaml
 
-    from mlift.sweep.graph import _grid, point_label
+    from mlift.sweep.schema import grid_points, point_label
 
     labels = set()
     for path in (Path(__file__).resolve().parents[1] / "recipes" / "sweeps").glob("*.yaml"):
         for spec in yaml.safe_load(path.read_text()).get("datasets", []):
-            for point in _grid(spec.get("grid") or {}):
+            for point in grid_points(spec.get("grid") or {}):
                 labels.add(point_label(spec["name"], spec.get("label"), point) if point else spec["name"])
     return labels
 
@@ -188,7 +188,7 @@ def test_report_shows_point_gains_and_protocol_facts(tmp_path):
 
 
 def test_a_nan_seed_gives_nan_mean_and_spread_not_an_error():
-    from mlift.report import Cell
+    from mlift.report.tables import Cell
 
     cell = Cell([0.2, math.nan])
     assert math.isnan(cell.mean) and math.isnan(cell.std)

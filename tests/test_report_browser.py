@@ -16,7 +16,7 @@ import yaml
 from conftest import shared_path
 
 from mlift.recipe import load_recipe
-from mlift.report import make_report
+from mlift.report.tables import make_report
 
 REFS = Path(__file__).resolve().parents[1] / "results" / "references.yaml"
 
@@ -33,7 +33,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, stories260k, tiny_llama) -> dict[str, Path]:
     """Two real arms: the pretrained 260K Llama and a random tiny Llama, evaluated by lm-eval on ../shared data."""
-    from mlift.evaluate import EvalSuite, run_eval
+    from mlift.eval.run import EvalSuite, run_eval
 
     root = tmp_path_factory.mktemp("runs")
     suite_file = root / "suite.yaml"

@@ -1,6 +1,6 @@
 """Intervals and paired tests against scipy on real per-item scores, and the verdict on published figures.
 
-The scores are real: FLORES-200 devtest French references scored (mlift.item_scores, i.e. sacrebleu / the XL-Sum ROUGE
+The scores are real: FLORES-200 devtest French references scored (mlift.eval.item_scores, i.e. sacrebleu / the XL-Sum ROUGE
 scorer) against two "systems" that are real text, the Spanish and the German lines of the same sentences:
 their per-item chrF++ statistics and ROUGE-L differ item by item the way two models' outputs do."""
 
@@ -11,8 +11,8 @@ import pytest
 from conftest import shared_path
 from scipy import stats
 
-from mlift.item_scores import corpus_score, corpus_stats, rouge_per_item
-from mlift.report_stats import interval, paired, verdict
+from mlift.eval.item_scores import corpus_score, corpus_stats, rouge_per_item
+from mlift.report.stats import interval, paired, verdict
 
 N = 60
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlift.records import Record, read_records, shard_name, write_records
-from mlift.runner import (
+from mlift.runner.stage import (
     Outcome,
     ShardInput,
     StageRunner,
@@ -161,7 +161,7 @@ def test_custom_inputs(tmp_path):
 def test_a_run_dir_resumes_only_the_same_recipe(tmp_path):
     from mlift.commands.translate import TranslateRecipe
     from mlift.recipe import RecipeError, load_recipe
-    from mlift.runner import guard_run_dir
+    from mlift.runner.stage import guard_run_dir
 
     base = {"output_dir": "x", "input": {"path": "p"}, "target_langs": ["en"],
             "translator": {"kind": "llm", "llm": {"backend": "openai", "model": "m"}}}

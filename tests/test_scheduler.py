@@ -25,8 +25,9 @@ import pytest
 
 from mlift.llm import Completion, GenParams, OpenAILLMConfig, Request, RequestCache, make_llm
 from mlift.records import Record, shard_name
-from mlift.runner import ShardInput, StageRunner
-from mlift.translate import LLMTranslator, LLMTranslatorConfig, TranslateStage
+from mlift.runner.stage import ShardInput, StageRunner
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import LLMTranslator, LLMTranslatorConfig
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlift.generate.config import SelectConfig
-from mlift.generate.select import kcenter, mean_pairwise_cosine, select_indices
+from mlift.generate.select import mean_pairwise_cosine, select_indices
 
 DIM = 384
 
@@ -95,11 +95,26 @@ def test_near_duplicates_fill_when_too_few_distinct():
     assert len(distinct) == 50  # every distinct vector first, copies only to reach the target
 
 
-def test_kcenter_still_selectable():
-    emb, q, _, _ = clustered(600, seed=5)
-    keep = select_indices(emb, q, SelectConfig(target=100, method="kcenter"), seed=0)
-    assert (keep == kcenter(emb, q, 100)).all() and int(np.argmax(q)) in keep
-    assert "O(n * target)" in SelectConfig.model_fields["method"].description
+def test_kcenter_picks_farthest_first_from_the_best_quality():
+    """Unit vectors at known angles (a random rotation of a circle into 384 dimensions: cosines kept), through the
+    recipe's selection entry (a `select:` section -> select_indices). Worked by hand (cosine distance falls with the
+    angle between two points, so "farthest" = "largest angle"):
+    start at the best quality, 90 deg; the farthest from it is 275 (185 -> 175 deg); the nearest picked point of 180
+    is 90 deg away, of 0 85, of 10 80, of 200 75: 180 next; then 0 (85, vs 80 for 10 and 20 for 200); then 200 (20
+    from 180, vs 10 for 10 from 0); 10 last."""
+    angles = np.array([0, 10, 90, 180, 200, 275], dtype=np.float64)
+    quality = np.array([0.1, 0.2, 0.9, 0.3, 0.4, 0.5])
+    circle = np.stack([np.cos(np.radians(angles)), np.sin(np.radians(angles))], axis=1)
+    rotation, _ = np.linalg.qr(np.random.default_rng(7).standard_normal((DIM, 2)))
+    emb = (circle @ rotation.T).astype(np.float32)
+    assert np.allclose(emb @ emb.T, circle @ circle.T, atol=1e-5)
+    expect = {1: [2], 2: [2, 5], 3: [2, 3, 5], 4: [0, 2, 3, 5], 5: [0, 2, 3, 4, 5], 6: [0, 1, 2, 3, 4, 5]}
+    for target, keep in expect.items():
+        cfg = SelectConfig.model_validate({"target": target, "method": "kcenter"})
+        assert select_indices(emb, quality, cfg, seed=0).tolist() == keep, target
+    # the best quality moves to 0 deg: 0, then 180 (the farthest), then 90 (90 from both, vs 85 for 275, 20 for 200)
+    moved = np.array([0.9, 0.2, 0.1, 0.3, 0.4, 0.5])
+    assert select_indices(emb, moved, SelectConfig(target=3, method="kcenter"), seed=0).tolist() == [0, 2, 3]
 
 
 def test_oversized_cluster_is_split():

@@ -9,7 +9,7 @@ import pytest
 from conftest import CORPUS
 
 from mlift.llm.cache import RequestCache
-from mlift.translate import Seq2SeqTranslator, Seq2SeqTranslatorConfig
+from mlift.translate.translators import Seq2SeqTranslator, Seq2SeqTranslatorConfig
 
 LANG_TOKENS = ["eng_Latn", "fra_Latn", "deu_Latn", "<2en>", "<2de>", "<2fr>"]
 
@@ -107,7 +107,7 @@ TEXT = "Tous les êtres humains naissent libres. Ils sont doués de raison.\nNul
 def test_seq2seq_translates_sentence_by_sentence_and_keeps_line_breaks(marian_like, tmp_path):
     """Six sentences on three lines (one blank line between): six requests, every sentence's own translation in
     place, separators (spaces, line breaks) verbatim. One request for the whole text would have been cut at 8 tokens."""
-    from mlift.translate import split_units
+    from mlift.translate.translators import split_units
 
     cfg = Seq2SeqTranslatorConfig(kind="seq2seq", model=str(marian_like), max_new_tokens=8, batch_size=4)
     tr = Seq2SeqTranslator(cfg, RequestCache(tmp_path / "c.sqlite"))
@@ -129,7 +129,7 @@ def test_seq2seq_output_at_max_new_tokens_is_flagged_and_dropped(marian_like, nl
     """Cut outputs fail with translation_truncated, and the translate stage drops them with that reason (counted),
     for a forced-EOS model (Marian: EOS at the limit) and for a model that never reached EOS (M2M100/NLLB)."""
     from mlift.records import Record
-    from mlift.translate import TranslateStage
+    from mlift.translate.stage import TranslateStage
 
     for path, family in ((marian_like, "marian"), (nllb_like, "nllb")):
         cfg = Seq2SeqTranslatorConfig(kind="seq2seq", model=str(path), family=family, max_new_tokens=3, cache=False)

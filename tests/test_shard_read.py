@@ -8,9 +8,8 @@ import random
 
 import pytest
 
-from mlift.generate.config import SourceConfig
-from mlift.generate.shard_read import ByteRanges, file_owner, iter_lines
-from mlift.generate.sources import iter_documents
+from mlift.data.corpus import SourceConfig, iter_documents
+from mlift.data.shards import ByteRanges, file_owner, iter_lines
 from mlift.records import BadLine
 
 

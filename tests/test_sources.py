@@ -1,4 +1,4 @@
-"""One data-source schema and reader (mlift.sources) for mix, train and the baselines: an Alpaca JSONL file works
+"""One data-source schema and reader (mlift.data.conversations) for mix, train and the baselines: an Alpaca JSONL file works
 everywhere, and its malformed lines are quarantined with file:line and counted."""
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ def alpaca_jsonl(path: Path) -> Path:
 
 
 def test_reader_reads_alpaca_jsonl_and_names_the_bad_lines(tmp_path):
+    from mlift.data.conversations import DataSource, iter_conversations
     from mlift.records import BadLine
-    from mlift.sources import DataSource, iter_source
 
     f = alpaca_jsonl(tmp_path / "alpaca.jsonl")
-    items = list(iter_source(DataSource(path=str(f), lang="eng_Latn")))
+    items = list(iter_conversations(DataSource(path=str(f), lang="eng_Latn")))
     bad = [x for x in items if isinstance(x, BadLine)]
     good = [x for x in items if not isinstance(x, BadLine)]
     assert [(b.line, b.reason.split(":")[0]) for b in bad] == [(3, "malformed JSON"), (5, "row has none of messages, "
@@ -54,7 +54,7 @@ def test_mix_takes_alpaca_jsonl_and_quarantines_its_bad_lines(tmp_path):
 
 def test_train_mixture_takes_alpaca_jsonl_and_counts_bad_lines(tmp_path, monkeypatch):
     monkeypatch.setenv("MLIFT_DATA_CACHE", str(tmp_path / "cache"))
-    from mlift.train_data import DatasetSource, build_mixture
+    from mlift.train.data import DatasetSource, build_mixture
 
     f = alpaca_jsonl(tmp_path / "alpaca.jsonl")
     ds, info = build_mixture([DatasetSource(path=str(f), weight=2.0)], seed=0)
@@ -75,8 +75,8 @@ def test_every_shipped_recipe_loads_through_its_schema():
     repo = Path(__file__).resolve().parents[1]
     from mlift.baselines.sphinx import SphinxRecipe
     from mlift.baselines.translated_alpaca import TranslatedAlpacaRecipe
-    from mlift.mix import MixRecipe
-    from mlift.train import TrainRecipe
+    from mlift.data.mix import MixRecipe
+    from mlift.train.sft import TrainRecipe
 
     checked = 0
     for path in sorted((repo / "recipes").rglob("*.yaml")):

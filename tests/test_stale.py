@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 
-from mlift.chat import DEFAULT_CHAT_TEMPLATE
 from mlift.cli import main as mlift
 from mlift.sweep import expand, load_sweep
+from mlift.train.chat import DEFAULT_CHAT_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED = REPO / "mlift"
@@ -26,7 +27,7 @@ def _inputs(tmp_path: Path, shared_dir: Path) -> dict[str, Path]:
              "prompt": tmp_path / "translate.jinja", "template": tmp_path / "chat.jinja"}
     shutil.copy(shared_dir / "data/alpaca/alpaca_tiny.json", files["alpaca"])
     shutil.copy(shared_dir / "data/alpaca/alpaca_en_demo.json", files["mix"])
-    shutil.copy(PACKAGED / "data/fewshot_translation.jsonl", files["fewshot"])
+    shutil.copy(PACKAGED / "resources/fewshot_translation.jsonl", files["fewshot"])
     shutil.copy(PACKAGED / "prompts/translate_completion.jinja", files["prompt"])
     files["template"].write_text(DEFAULT_CHAT_TEMPLATE)
     return files
@@ -165,7 +166,7 @@ def test_train_resume_refuses_an_edited_chat_template(tmp_path, stories260k):
     def train() -> subprocess.CompletedProcess:
         sets = [f"output_dir={tmp_path / 'run'}", "sft.max_steps=1", "sft.save_steps=1", "sft.logging_steps=1",
                 f"model.chat_template={template}"]
-        return subprocess.run([str(REPO / ".venv/bin/mlift"), "train", "recipes/stories260k/lora-sft/config.yaml",
+        return subprocess.run([*MLIFT, "train", "recipes/stories260k/lora-sft/config.yaml",
                                *sum((["--set", s] for s in sets), []), "--no-progress", "--resume"],
                               cwd=REPO, capture_output=True, text=True, timeout=600)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 
 from mlift.recipe import RecipeError
 from mlift.sweep import expand, load_sweep, render, run_local, status, write_scripts
@@ -149,7 +150,7 @@ def slurm_cluster(tmp_path_factory, monkeypatch):
 
 
 def _mlift(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / ".venv" / "bin" / "mlift"), "sweep", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([*MLIFT, "sweep", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
 
 

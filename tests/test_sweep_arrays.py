@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import MLIFT
 from test_sweep import _sweep, slurm_cluster  # noqa: F401  (the shared fixture: slurm/local_cluster.sh)
 
 from mlift.sweep.slurm import array_parts
@@ -20,7 +21,7 @@ TEMPLATED = {"name": "templated", "command": "baseline templated", "recipe": "re
 
 
 def _mlift_sweep(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([*MLIFT, "sweep", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
 
 

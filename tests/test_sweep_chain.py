@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 
 from mlift.recipe import RecipeError
 from mlift.sweep import expand, load_sweep, render, run_local, write_scripts
@@ -60,7 +61,7 @@ def test_generate_chain_is_cut_at_the_global_steps(tmp_path, shared_dir):
 
 
 def test_generate_steps_flag_rejects_unknown_step(tmp_path, shared_dir):
-    done = subprocess.run([str(REPO / ".venv/bin/mlift"), "generate", "recipes/generate/udhr_stories260k.yaml",
+    done = subprocess.run([*MLIFT, "generate", "recipes/generate/udhr_stories260k.yaml",
                            "--set", f"output_dir={tmp_path}/g", "--steps", "fragments,dedupe"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "dedupe" in done.stderr and "Traceback" not in done.stderr
@@ -232,7 +233,7 @@ def test_labels_of_report_baseline_and_references_must_exist(tmp_path, shared_di
 def test_bad_override_of_a_dataset_recipe_names_sweep_arm_and_key(tmp_path, shared_dir):
     path = _sweep(tmp_path, [{"name": "alpaca", "command": "mix", "recipe": "recipes/mix/weighted.yaml",
                               "set": ["mixture.budgett=3"]}])
-    done = subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", str(path), "--dry-run"], cwd=REPO,
+    done = subprocess.run([*MLIFT, "sweep", str(path), "--dry-run"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "sweep.yaml: dataset alpaca:" in done.stderr and "budgett" in done.stderr

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import MLIFT
 from test_sweep import slurm_cluster  # noqa: F401  (the fixture: a real Slurm for the test)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +20,7 @@ ARMS = {"core_comparison": {"natural", "translated-alpaca", "templated"}, "sphin
 
 
 def _mlift(*args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(REPO / ".venv/bin/mlift"), "sweep", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([*MLIFT, "sweep", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 

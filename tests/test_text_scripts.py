@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlift.generate.text import TokenCounter, sentence_spans, word_count
+from mlift.data.text import TokenCounter, sentence_spans, word_count
 
 WRITTEN = json.loads((Path(__file__).parent / "data" / "written_sentences.json").read_text(encoding="utf-8"))
 

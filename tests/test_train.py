@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlift.records import Record, write_records
-from mlift.train import load_train_recipe
+from mlift.train.sft import load_train_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_unknown_sft_key_fails_fast_naming_it(tmp_path):
 
 
 def test_mixture_weights_langs_and_formats(tmp_path):
-    from mlift.train_data import DatasetSource, build_mixture
+    from mlift.train.data import DatasetSource, build_mixture
 
     a = make_mlift_dataset(tmp_path / "a", n=20, lang="eng_Latn")
     b = make_mlift_dataset(tmp_path / "b", n=10, lang="fra_Latn")
@@ -108,7 +108,7 @@ def test_mixture_weights_langs_and_formats(tmp_path):
 
 def test_base_model_batches_train_eos_and_mask_prompts(stories260k, story_data, tmp_path):
     """On real collated batches: labels cover exactly the assistant replies + EOS; user/system/header tokens are -100."""
-    from mlift.train import build_trainer
+    from mlift.train.sft import build_trainer
 
     recipe = load_train_recipe(None, base=base_recipe(stories260k, story_data, tmp_path / "out"))
     trainer, info = build_trainer(recipe)
@@ -135,7 +135,7 @@ def test_lora_sft_stories260k_learns_saves_reloads(stories260k, story_data, tmp_
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mlift.train import train
+    from mlift.train.sft import train
 
     out = tmp_path / "lora"
     recipe = load_train_recipe(None, base=base_recipe(stories260k, story_data, out, max_steps=15))
@@ -173,7 +173,7 @@ def test_lora_sft_stories260k_learns_saves_reloads(stories260k, story_data, tmp_
 def test_full_finetune_tiny_llama_with_wandb_offline(tiny_llama, story_data, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    from mlift.train import train
+    from mlift.train.sft import train
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
@@ -196,7 +196,7 @@ def test_full_finetune_tiny_llama_with_wandb_offline(tiny_llama, story_data, tmp
 
 
 def test_wandb_without_login_is_simply_off(tmp_path, monkeypatch, capsys):
-    from mlift.train import configure_wandb
+    from mlift.train.sft import configure_wandb
 
     monkeypatch.setenv("WANDB_MODE", "online")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ACCELERATE_LAUNCH
 from test_train import base_recipe, make_mlift_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def test_accelerate_deepspeed_lora_on_cpu(config, stories260k, tmp_path):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "recipe.yaml",
                           base_recipe(stories260k, data, out, max_steps=6, per_device_train_batch_size=4))
-    cmd = [str(REPO / ".venv/bin/accelerate"), "launch", "--config_file", str(cpu_accelerate_config(config, tmp_path)),
+    cmd = [*ACCELERATE_LAUNCH, "--config_file", str(cpu_accelerate_config(config, tmp_path)),
            "-m", "mlift.train", str(recipe), "--no-progress"]
     done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -123,7 +124,7 @@ def test_deepspeed_takes_gradient_accumulation_from_the_recipe(stories260k, tmp_
     recipe = write_recipe(tmp_path / "recipe.yaml",
                           base_recipe(stories260k, data, out, max_steps=2, per_device_train_batch_size=2,
                                       gradient_accumulation_steps=2, max_grad_norm=0.5))
-    cmd = [str(REPO / ".venv/bin/accelerate"), "launch", "--config_file",
+    cmd = [*ACCELERATE_LAUNCH, "--config_file",
            str(cpu_accelerate_config("zero2.yaml", tmp_path)), "-m", "mlift.train", str(recipe), "--no-progress"]
     done = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -1,6 +1,6 @@
 """FSDP on CPU (slow): the shipped recipes/accelerate/fsdp.yaml (FSDP2, full shard, one unit per block, sharded
 checkpoints) launched as 2 real gloo processes, LoRA and full fine-tuning. FSDP really runs (accelerate alone would
-train plain DDP on CPU: mlift/train_fsdp.py), the sharded checkpoint is written, the final adapter or model is whole
+train plain DDP on CPU: mlift/train/fsdp.py), the sharded checkpoint is written, the final adapter or model is whole
 and reloads, and the losses equal one process with the same global batch."""
 
 from __future__ import annotations

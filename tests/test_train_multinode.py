@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ACCELERATE_LAUNCH
 from servers import free_port
 from test_train import base_recipe, make_mlift_dataset
 from test_train_distributed import cpu_accelerate_config, env, losses, write_recipe
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _launch(config: Path, recipe: Path, cache: Path, wandb_dir: Path, machines: int, rank: int, port: int):
-    cmd = [str(REPO / ".venv/bin/accelerate"), "launch", "--config_file", str(config), "--num_machines", str(machines),
+    cmd = [*ACCELERATE_LAUNCH, "--config_file", str(config), "--num_machines", str(machines),
            "--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1",
            "--main_process_port", str(port), "-m", "mlift.train", str(recipe), "--no-progress"]
     node_env = {**env(), "HF_DATASETS_CACHE": str(cache), "WANDB_MODE": "offline", "WANDB_DIR": str(wandb_dir)}

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ACCELERATE_LAUNCH, MLIFT
 from servers import quiet_port
 from test_train import base_recipe, make_mlift_dataset
 from test_train_distributed import cpu_accelerate_config, env, losses, write_recipe
@@ -43,13 +45,13 @@ def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_mod
     config = cpu_accelerate_config("zero2.yaml", tmp_path)
     sft = {"max_steps": STEPS, "per_device_train_batch_size": 2, "save_strategy": "steps", "save_steps": 1000}
     slurm = {"nodes": 2, "gpus_per_node": 1, "gres": "", "cpus_per_task": 1, "mem": "2G", "time": "20:00",
-             "accelerate_config": str(config), "env_activate": str(REPO / ".venv/bin/activate"), "workdir": str(REPO),
-             "port": quiet_port()}  # outside the ephemeral range: srun and gloo open ports there
+             "accelerate_config": str(config), "env_activate": str(Path(sys.executable).parent / "activate"),
+             "workdir": str(REPO), "port": quiet_port()}  # outside the ephemeral range: srun and gloo open ports there
 
     # the uninterrupted reference, outside Slurm
     ref = tmp_path / "ref"
     ref_recipe = write_recipe(tmp_path / "ref.yaml", base_recipe(stories260k, data, ref, **sft))
-    done = subprocess.run([str(REPO / ".venv/bin/accelerate"), "launch", "--config_file", str(config), "-m",
+    done = subprocess.run([*ACCELERATE_LAUNCH, "--config_file", str(config), "-m",
                            "mlift.train", str(ref_recipe), "--no-progress"], cwd=REPO, env=env(), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -57,7 +59,7 @@ def test_two_node_job_signalled_checkpoints_requeues_and_resumes_to_the_same_mod
     out = tmp_path / "slurm-run"
     recipe = write_recipe(tmp_path / "slurm.yaml", {**base_recipe(stories260k, data, out, **sft), "slurm": slurm})
     job_env = {**env(), "HF_DATASETS_CACHE": str(tmp_path / "job-cache")}  # both nodes share it; built once
-    sub = subprocess.run([str(REPO / ".venv/bin/mlift"), "train", str(recipe), "--slurm"], cwd=REPO, env=job_env,
+    sub = subprocess.run([*MLIFT, "train", str(recipe), "--slurm"], cwd=REPO, env=job_env,
                          capture_output=True, text=True, timeout=60)
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip().splitlines()[-1]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MLIFT
 from test_train import base_recipe, make_mlift_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cmd(recipe: Path, out: Path, *sets: str, flags: tuple[str, ...] = ()) -> list[str]:
-    args = [str(REPO / ".venv/bin/mlift"), "train", str(recipe), "--set", f"output_dir={out}", "--set", "sft.logging_steps=1",
+    args = [*MLIFT, "train", str(recipe), "--set", f"output_dir={out}", "--set", "sft.logging_steps=1",
             "--no-progress", *flags]
     for s in sets:
         args += ["--set", s]

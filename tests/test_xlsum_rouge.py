@@ -1,5 +1,5 @@
 """XL-Sum ROUGE agrees with the XL-Sum authors' scorer (multilingual_rouge's RougeScorer, `lang=<XL-Sum name>,
-use_stemmer=True`) on real XL-Sum articles of every language in ../shared, through mlift.metrics and through the
+use_stemmer=True`) on real XL-Sum articles of every language in ../shared, through mlift.eval.metrics and through the
 functions `mlift eval`'s tasks call; the "unicode" mode, which does not follow the reference, is shown to disagree."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import SHARED, shared_path
 
-from mlift import eval_hooks, metrics, xlsum_rouge
+from mlift.eval import hooks as eval_hooks
+from mlift.eval import metrics, xlsum_rouge
 from mlift.languages import get_language
 
 TYPES = metrics.ROUGE_TYPES

@@ -1,4 +1,4 @@
-"""What the baseline builders share: the English source loader (mlift.sources: Alpaca JSON / JSONL / HF dataset),
+"""What the baseline builders share: the English source loader (mlift.data.conversations: Alpaca JSON / JSONL / HF dataset),
 input sharding, and the chat record shape TRL trains on."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mlift.data.conversations import DataSource, iter_conversations
 from mlift.recipe import RecipeError
 from mlift.records import BadLine, Record, read_records
-from mlift.runner import ShardInput
-from mlift.sources import DataSource, iter_source
+from mlift.runner.stage import ShardInput
 
 DATASET_GLOB = "dataset/*/shard-*.jsonl"  # kept records of every language; quarantine/ and dropped/ are one level deeper
 
 
 class PairSource(DataSource):
-    """The English instruction set a baseline translates: mlift's one data-source schema (mlift.sources), English by
+    """The English instruction set a baseline translates: mlift's one data-source schema (mlift.data.conversations), English by
     default. Dolly: `columns: {input: context, output: response}`."""
 
     lang: str | None = "eng_Latn"
@@ -27,7 +27,7 @@ def load_pairs(src: DataSource) -> tuple[list[Record], list[BadLine]]:
     """Rows -> records with fields instruction/input/output (a single-turn chat row gives its user and assistant
     turns), and the rows that could not be read (file:line, reason) for the quarantine."""
     out, bad = [], []
-    for item in iter_source(src):
+    for item in iter_conversations(src):
         if isinstance(item, BadLine):
             bad.append(item)
             continue
@@ -49,14 +49,6 @@ def load_pairs(src: DataSource) -> tuple[list[Record], list[BadLine]]:
 def record_rng(seed: int, rid: str) -> random.Random:
     """A random stream per record, from the seed and the record id: the same choice on any shard split and rerun."""
     return random.Random(int(hashlib.sha256(f"{seed}:{rid}".encode()).hexdigest()[:16], 16))
-
-
-def chat(user: str, assistant: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-
-
-def user_text(instruction: str, inp: str) -> str:
-    return instruction if not inp.strip() else f"{instruction}\n\n{inp}"
 
 
 def memory_inputs(records: list[Record], n: int) -> list[ShardInput]:

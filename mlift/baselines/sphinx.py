@@ -11,11 +11,11 @@ from pydantic import Field
 
 from mlift.baselines.common import PairSource, record_rng
 from mlift.baselines.protect import DEFAULT_KINDS
-from mlift.contamination import BuildCheck
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.data.contamination import BuildCheck
 from mlift.recipe import Schema
 from mlift.records import Record
-from mlift.translate import TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 
 class ProtectConfig(Schema):
@@ -117,7 +117,7 @@ class NShotStage:
         return [self.pool[j] for j in picked]
 
     def process(self, batch: list[Record]) -> list:
-        from mlift.runner import Outcome
+        from mlift.runner.stage import Outcome
 
         outcomes = []
         for rec in batch:

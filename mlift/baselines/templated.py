@@ -17,8 +17,9 @@ import jinja2
 import yaml
 from pydantic import Field
 
-from mlift.baselines.common import chat, record_rng
-from mlift.contamination import BuildCheck
+from mlift.baselines.common import record_rng
+from mlift.data.contamination import BuildCheck
+from mlift.data.conversations import chat
 from mlift.fingerprint import InputPath, Reads
 from mlift.languages import get_language
 from mlift.recipe import RecipeError, Schema
@@ -71,7 +72,7 @@ def check_train_split(split: str, path: str | None = None) -> None:
 # ---- loaders: each yields dicts in the dataset's own schema, plus a stable id ----
 
 def _hub(name: str, config: str | None, split: str, revision: str | None = None):
-    from mlift.hub import load_config
+    from mlift.data.hub import load_config
 
     check_train_split(split)
     return load_config(name, config, split, revision)[0]
@@ -190,7 +191,7 @@ class TemplateStage:
         self.batch_size = batch_size
 
     def process(self, batch: list[Record]) -> list:
-        from mlift.runner import Outcome
+        from mlift.runner.stage import Outcome
 
         outcomes = []
         for rec in batch:

@@ -11,15 +11,16 @@ from typing import Any
 
 from pydantic import Field
 
-from mlift.baselines.common import PairSource, chat, user_text
+from mlift.baselines.common import PairSource
 from mlift.baselines.protect import Masked, PlaceholderError, mask, restore
-from mlift.contamination import BuildCheck
+from mlift.data.contamination import BuildCheck
+from mlift.data.conversations import chat, user_text
 from mlift.languages import get_language
 from mlift.llm import CachedLLM, Completion, GenParams, LLMConfig, Request
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
 from mlift.records import Record
-from mlift.translate import Translator, TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import Translator, TranslatorConfig
 
 PAIR_FIELDS = ("instruction", "input", "output")
 _ONLY_PLACEHOLDERS = re.compile(r"\s*(?:⟦\d+⟧\s*)+")
@@ -75,7 +76,7 @@ class PairTranslateStage:
         return usage
 
     def process(self, batch: list[Record]) -> list:
-        from mlift.runner import Outcome
+        from mlift.runner.stage import Outcome
 
         failures: dict[int, tuple[str, str]] = {}
         done: dict[int, dict[str, str]] = {i: {} for i in range(len(batch))}

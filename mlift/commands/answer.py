@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", default=None, help="PEFT/LoRA adapter directory applied on top of --model")
     parser.add_argument("--instructions", default="shipped",
                         help="JSONL (id, lang, instruction [, input]) or a dir of <lang>.jsonl; 'shipped': the tiny "
-                             "12-language set in mlift/data/pinch_instructions (tests, rehearsals)")
+                             "12-language set in mlift/resources/pinch_instructions (tests, rehearsals)")
     parser.add_argument("--langs", nargs="+", default=None, help="only these languages (default: all in the files)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_values(args: argparse.Namespace) -> None:
     """The numeric flags (also checked by `mlift sweep --dry-run` on a sweep's answer.args)."""
-    from mlift.argcheck import check_positive
+    from mlift.commands.argcheck import check_positive
     from mlift.recipe import RecipeError
 
     check_positive(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, limit=args.limit)
@@ -42,19 +42,19 @@ def check_values(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlift.answer import (
+    from mlift.commands.argcheck import check_out
+    from mlift.commands.modelpath import check_adapter, check_model
+    from mlift.judge.answer import (
         answer_rows,
         chat_template,
-        fingerprint,
         load_instructions,
         manifest,
+        model_digest,
         template_sha256,
         user_message,
     )
-    from mlift.argcheck import check_out
     from mlift.llm import Request, make_llm
     from mlift.llm.base import GenParams, TransformersLLMConfig, VLLMConfig
-    from mlift.modelpath import check_adapter, check_model
     from mlift.records import write_json_atomic, write_records
 
     # before any model loads: a zero batch size or a wrong path would fail after minutes of loading
@@ -72,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfg = TransformersLLMConfig(backend="transformers", device=args.device, dtype=args.dtype, **common)
     out = Path(args.out)
-    fp = fingerprint(args.model, args.adapter)
+    fp = model_digest(args.model, args.adapter)
     llm = make_llm(cfg, out / "cache" / fp, seed=args.seed)  # a retrained model gets a fresh cache
     completions = llm.generate([Request(messages=[{"role": "user", "content": user_message(r)}]) for r in rows])
     good, bad = answer_rows(rows, completions)

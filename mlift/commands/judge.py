@@ -9,7 +9,7 @@ from mlift.languages import get_language
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mlift.cli import add_recipe_arguments
+    from mlift.commands import add_recipe_arguments
 
     add_recipe_arguments(parser, shards=False)
 
@@ -18,7 +18,7 @@ def main(args: argparse.Namespace) -> int:
 
     import sys
 
-    from mlift.judge import (
+    from mlift.judge.pairwise import (
         VERDICT_SCHEMA,
         JudgeRecipe,
         aggregate,
@@ -32,13 +32,13 @@ def main(args: argparse.Namespace) -> int:
         summary_line,
     )
     from mlift.llm import Request, make_llm
-    from mlift.pending import PendingFailures
     from mlift.recipe import load_recipe
     from mlift.records import write_json_atomic, write_records
+    from mlift.runner.pending import PendingFailures
 
     recipe = load_recipe(args.recipe, JudgeRecipe, args.overrides)
     cfg = recipe.cfg
-    from mlift.modelpath import check_llm_models
+    from mlift.commands.modelpath import check_llm_models
 
     check_llm_models(cfg, str(args.recipe))
     out = Path(cfg.output_dir)

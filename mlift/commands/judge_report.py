@@ -16,9 +16,9 @@ def main(args: argparse.Namespace) -> int:
     import re
     from pathlib import Path
 
-    from mlift.argcheck import check_out, resolve_results
+    from mlift.commands.argcheck import check_out, resolve_results
     from mlift.recipe import RecipeError
-    from mlift.report_judge import DEFAULT_X, make_judge_report
+    from mlift.report.judge import DEFAULT_X, make_judge_report
 
     # a LABEL@SEED or a dir given twice would be merged into one model's scores
     resolve_results(args.results, ("scores.json", "judge"), "scores.json", ("model_a",), None)

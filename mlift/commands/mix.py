@@ -1,5 +1,5 @@
 """`mlift mix RECIPE`: build a pinch / monolingual / k-language / weighted mixture of instruction datasets; the counts
-and the rounding rule go to manifest.json (see mlift/mix.py for the rule)."""
+and the rounding rule go to manifest.json (see mlift/data/mix.py for the rule)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,11 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mlift.baselines.common import DATASET_GLOB, memory_inputs
-    from mlift.contamination import check_records, print_report
-    from mlift.mix import EmitStage, MixRecipe, build
+    from mlift.data.contamination import check_records, print_report
+    from mlift.data.conversations import write_quarantine
+    from mlift.data.mix import EmitStage, MixRecipe, build
     from mlift.recipe import load_recipe
-    from mlift.runner import guard_run_dir, raise_if_pending, runner_for, write_manifest
-    from mlift.sources import write_quarantine
+    from mlift.runner.stage import guard_run_dir, raise_if_pending, runner_for, write_manifest
 
     recipe = load_recipe(args.recipe, MixRecipe, args.overrides)
     cfg = recipe.cfg

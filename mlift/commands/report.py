@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mlift.argcheck import check_baseline, check_out, parse_metrics, resolve_results, table_metrics
-    from mlift.report import DEFAULT_METRICS, make_report
+    from mlift.commands.argcheck import check_baseline, check_out, parse_metrics, resolve_results, table_metrics
+    from mlift.report.tables import DEFAULT_METRICS, make_report
 
     # before anything is written: a run given twice, or a metric the tables do not have, would be dropped silently
     runs = resolve_results(args.results, ("table.json", "eval"), "manifest.json", ("label",), "train_seed")

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mlift.recipe import Recipe, RecipeError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="sweep recipe (recipes/sweeps/*.yaml)")
@@ -46,6 +48,8 @@ def main(args: argparse.Namespace) -> int:
     memo = Path(recipe.cfg.output_dir).resolve() / "_fingerprints.json"  # the named files' hashes, by size and mtime
     load_memo(memo)
     jobs = expand(recipe, validate=not args.no_validate)
+    if not args.no_validate:
+        check_job_args(recipe)
     save_memo(memo)
     if args.status:
         counts = status(recipe, jobs)
@@ -97,3 +101,47 @@ def _rehearse_flags(args: argparse.Namespace) -> str:
     if not args.rehearse:
         return ""
     return " --rehearse" + (f" --hub-endpoint {args.hub_endpoint}" if args.hub_endpoint else "")
+
+
+def check_command_args(sweep: Path | str | None, key: str, command: str, args: list[str], suite: str | None = None) -> None:
+    """A sweep's extra flags for `mlift answer` / `mlift eval` (answer.args, eval.args), parsed by the command's own
+    parser and checked as the job will check them, so a `--batch-size 0` fails here, not on the cluster."""
+    import contextlib
+    import io
+
+    from mlift.commands import answer as answer_command
+    from mlift.commands import eval as eval_command
+
+    placeholders = {"answer": ["--model", "m", "--out", "o"], "eval": ["--model", "m", "--out", "o",
+                                                                     "--suite", suite or "s"]}[command]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            parser = argparse.ArgumentParser(prog=f"mlift {command}")
+            {"answer": answer_command, "eval": eval_command}[command].add_arguments(parser)
+            ns = parser.parse_args([*placeholders, *args])
+    except SystemExit:
+        why = err.getvalue().strip().splitlines()[-1:] or ["not accepted"]
+        raise RecipeError(f"{sweep}: {key}: {args}: {why[0]}") from None
+    try:
+        if command == "answer":
+            from mlift.commands.answer import check_values
+
+            check_values(ns)
+        else:
+            from mlift.commands.eval import suite_overrides
+            from mlift.eval.run import EvalSuite
+            from mlift.recipe import load_recipe
+
+            load_recipe(suite, EvalSuite, suite_overrides(ns))
+    except RecipeError as exc:
+        raise RecipeError(f"{sweep}: {key}: {exc}") from None
+
+
+def check_job_args(recipe: Recipe) -> None:
+    """The flags the sweep adds to its eval and answer jobs, checked before anything is submitted."""
+    cfg = recipe.cfg
+    if cfg.eval is not None:  # --limit, --batch-size as a job runs
+        check_command_args(recipe.path, "eval.args", "eval", cfg.eval.args, cfg.eval.suite)
+    if cfg.answer is not None:
+        check_command_args(recipe.path, "answer.args", "answer", cfg.answer.args)

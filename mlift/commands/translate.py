@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mlift.cli import add_recipe_arguments
+from mlift.commands import add_recipe_arguments
 from mlift.fingerprint import InputPath
 from mlift.languages import LangCode
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
-from mlift.translate import TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 
 class TextInput(Schema):
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     from mlift.languages import get_language
     from mlift.recipe import RecipeError, load_recipe
     from mlift.records import Record, read_records
-    from mlift.runner import (
+    from mlift.runner.stage import (
         guard_run_dir,
         raise_if_pending,
         runner_for,
@@ -53,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
         write_input_shards,
         write_manifest,
     )
-    from mlift.translate import TranslateStage, make_translator
+    from mlift.translate.stage import TranslateStage
+    from mlift.translate.translators import make_translator
 
     recipe = load_recipe(args.recipe, TranslateRecipe, args.overrides)
     cfg = recipe.cfg
@@ -62,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         src_lang = get_language(cfg.input.lang).flores if cfg.input.lang else None
     except ValueError as exc:
         raise RecipeError(f"{args.recipe}: {exc}") from None
-    from mlift.modelpath import check_llm_models
+    from mlift.commands.modelpath import check_llm_models
 
     check_llm_models(cfg, str(args.recipe))
     out = Path(cfg.output_dir)

@@ -6,13 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from mlift.contamination import GenerateCheck
-from mlift.fingerprint import InputPath, Reads
+from mlift.data.contamination import GenerateCheck
+from mlift.data.corpus import SourceConfig
+from mlift.fingerprint import Reads
 from mlift.languages import LangCode
 from mlift.llm import LLMConfig
-from mlift.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
 from mlift.recipe import Schema
-from mlift.translate import TranslatorConfig
+from mlift.runner.pending import DEFAULT_MAX_ATTEMPTS, MaxAttempts
+from mlift.translate.translators import TranslatorConfig
 
 # The steps of a generation run, in order (dedup and select are global: they need every shard of their input).
 STEPS = ["fragments", "dedup", "to_english", "instruct", "score", "select", "to_target"]
@@ -21,31 +22,14 @@ GLOBAL_STEPS = ("dedup", "select")
 STEP_KINDS = [(s, s in GLOBAL_STEPS) for s in STEPS]
 
 
-class SourceConfig(Schema):
-    """One corpus. `path`/`name`/`config` may contain {flores} {iso1} {iso3} {xlsum} {short}, filled per language."""
-
-    kind: Literal["text", "jsonl", "parquet", "hf"]
-    path: InputPath | None = Field(None, description="file or glob (text/jsonl/parquet)")
-    name: str | None = Field(None, description="HF dataset name, e.g. uonlp/CulturaX, HuggingFaceFW/fineweb-2, wikimedia/wikipedia")
-    config: str | None = Field(None, description="HF config, e.g. {iso1} (CulturaX), {flores} (FineWeb-2), 20231101.{iso1}")
-    split: str = "train"
-    streaming: bool = True
-    text_field: str = "text"
-    id_field: str | None = Field(None, description="field holding a document id; default: <source>-<index>")
-    unit: Literal["file", "paragraph", "line"] = Field("file", description="text files: what counts as one document")
-    limit: int | None = Field(None, ge=1, description="at most N documents from this source (per language)")
-    langs: list[str] | None = Field(None, description="only for these languages (default: all)")
-    required: bool = Field(True, description="false: a language without this file/config just skips the source")
-
-
 LangMethod = Literal["auto", "lid176", "lingua", "py3langid", "script", "none"]
 
 
 class LangIDConfig(Schema):
-    """Is a fragment in L? A detector's P(L) plus L's script; per-language choices in mlift/data/langid.tsv."""
+    """Is a fragment in L? A detector's P(L) plus L's script; per-language choices in mlift/resources/langid.tsv."""
 
     enabled: bool = True
-    detector: LangMethod = Field("auto", description="auto: the measured choice per language (mlift/data/langid.tsv: "
+    detector: LangMethod = Field("auto", description="auto: the measured choice per language (mlift/resources/langid.tsv: "
                                  "lid176 for most, py3langid/lingua where lid.176 fails or lacks L); script: script "
                                  "check only; none: no language ID")
     per_language: dict[str, LangMethod] = Field(default_factory=dict, description="override per language, e.g. "
@@ -83,7 +67,7 @@ class FragmentsConfig(Schema):
     max_tokens: int = Field(256, ge=1)
     max_sentences: int = Field(12, ge=1)
     tokenizer: str | None = Field(None, description="HF tokenizer for counting; default: words, with Han/kana and "
-                                  "Thai/Lao/Khmer/Myanmar by calibrated characters per word (mlift.generate.text)")
+                                  "Thai/Lao/Khmer/Myanmar by calibrated characters per word (mlift.data.text)")
     max_per_doc: int | None = Field(None, ge=1)
     max_repeated_line_frac: float = Field(0.3, ge=0, le=1, description="boilerplate: share of duplicated lines")
     max_top_ngram_frac: float = Field(0.2, ge=0, le=1, description="repetition: share of text in the most common word 3-gram")

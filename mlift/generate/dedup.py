@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from mlift.data.text import normalize
 from mlift.generate.config import DedupConfig
-from mlift.generate.text import normalize
 from mlift.records import Record
 
 _MASK32 = np.uint64(0xFFFFFFFF)

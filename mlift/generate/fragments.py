@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from mlift.generate.config import FragmentsConfig, LangIDConfig
-from mlift.generate.text import (
+from mlift.data.text import (
     TokenCounter,
     alpha_fraction,
     paragraph_spans,
@@ -19,11 +18,12 @@ from mlift.generate.text import (
     sentence_spans,
     top_ngram_fraction,
 )
+from mlift.generate.config import FragmentsConfig, LangIDConfig
 from mlift.langid import LanguageCheck, UnsupportedLanguage
 from mlift.languages import get_language
 from mlift.recipe import RecipeError
 from mlift.records import Record
-from mlift.runner import Outcome
+from mlift.runner.stage import Outcome
 
 
 def language_check(cfg: FragmentsConfig, lang: str) -> LanguageCheck | None:

@@ -14,7 +14,7 @@ from mlift.generate.config import InstructConfig
 from mlift.generate.llmutil import make_request
 from mlift.llm import CachedLLM, GenParams
 from mlift.records import Record
-from mlift.runner import Outcome
+from mlift.runner.stage import Outcome
 
 _LABEL = re.compile(r"^\s*(?:\*\*)?(?:instruction|request|question|user|prompt)\s*(?:\*\*)?\s*[:：]\s*", re.I)
 

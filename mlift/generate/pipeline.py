@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlift.data.corpus import document_shards
 from mlift.generate.config import STEPS, GenerateRecipe
 from mlift.generate.dedup import plan_dedup
 from mlift.generate.fragments import FragmentStage
@@ -21,11 +22,10 @@ from mlift.generate.instruct import InstructStage
 from mlift.generate.plan import NotReady, PlanStage, ensure_plan, iter_all
 from mlift.generate.score import ScoreStage
 from mlift.generate.select import Embedder, embed_all, mean_pairwise_cosine, select_indices
-from mlift.generate.sources import document_shards
 from mlift.generate.to_english import to_english_stage
 from mlift.generate.to_target import ToTargetStage
 from mlift.languages import get_language
-from mlift.runner import StageRunner, StageStats, shard_files
+from mlift.runner.stage import StageRunner, StageStats, shard_files
 
 FINAL = STEPS[-1]
 
@@ -51,13 +51,13 @@ class Models:
 
     @cached_property
     def translator(self):
-        from mlift.translate import make_translator
+        from mlift.translate.translators import make_translator
 
         return make_translator(self.cfg.translator, self.cache_dir, self.cfg.seed)
 
     @cached_property
     def back_translator(self):
-        from mlift.translate import make_translator
+        from mlift.translate.translators import make_translator
 
         if self.cfg.back_translator is None:
             return self.translator
@@ -80,7 +80,7 @@ class Models:
     @cached_property
     def contamination(self):
         """The eval sets' n-gram index as a check of the final pairs, or None (built once, only if to_target runs)."""
-        from mlift.contamination import ContaminationStage
+        from mlift.data.contamination import ContaminationStage
 
         check = self.cfg.contamination
         return ContaminationStage(check.index(), check.min_hits, check.drop, "to_target") if check else None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlift.records import Record, read_records, shard_name, write_json_atomic
-from mlift.runner import Outcome
+from mlift.runner.stage import Outcome
 
 
 class NotReady(RuntimeError):

@@ -15,7 +15,7 @@ from mlift.generate.plan import iter_all
 from mlift.generate.report_examples import example_lines
 from mlift.generate.score import weight_effects
 from mlift.languages import get_language
-from mlift.runner import collect_stats
+from mlift.runner.stage import collect_stats
 
 
 def funnel(cfg: GenerateRecipe) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def language_warnings(cfg: GenerateRecipe) -> dict[str, list[tuple[str, bool]]]:
             if c["keep"] == 0:
                 warns.append((f"{lang}: no fragment kept ({c['in']} documents, {c['drop']} candidates dropped: "
                               f"{top or 'none'}; {c['quarantine']} quarantined); check fragments.langid "
-                              f"(mlift/data/langid.tsv), the length bounds and the sources", True))
+                              f"(mlift/resources/langid.tsv), the length bounds and the sources", True))
             checked = c["keep"] + drops.get("lang_id", 0)
             if c["keep"] and checked and drops.get("lang_id", 0) / checked > 0.5:
                 warns.append((f"{lang}: language ID dropped {drops['lang_id']} of {checked} fragments "

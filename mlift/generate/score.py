@@ -22,15 +22,15 @@ import re
 import threading
 from collections import Counter
 
+from mlift.data.text import word_ngrams
 from mlift.generate.config import LangIDConfig, ScoreConfig
 from mlift.generate.fragments import langid_check
 from mlift.generate.llmutil import make_request
-from mlift.generate.text import word_ngrams
 from mlift.langid import LanguageCheck, script_fraction
 from mlift.llm import CachedLLM, GenParams
 from mlift.llm.base import json_field
 from mlift.records import Record
-from mlift.runner import Outcome
+from mlift.runner.stage import Outcome
 
 _LABELLED = re.compile(r"(?i)\brating\W{0,3}\s*(?:is\s*|of\s*)?\**\s*([1-5])(?![\d.,]\d|\s*(?:-|to)\s*\d)")
 _OUT_OF = re.compile(r"(?i)(?<![\d.])([1-5])\s*(?:/|out of)\s*5\b")

@@ -15,8 +15,9 @@ from mlift.generate.config import LangIDConfig
 from mlift.generate.fragments import langid_check
 from mlift.languages import get_language
 from mlift.records import Record
-from mlift.runner import Outcome
-from mlift.translate import TranslateStage, Translator
+from mlift.runner.stage import Outcome
+from mlift.translate.stage import TranslateStage
+from mlift.translate.translators import Translator
 
 NOT_IN_L = "instruction_not_in_target_language"
 
@@ -62,14 +63,14 @@ class ToTargetStage:
                 why, p = self.lang_check(o.record["instruction"])
                 if p is not None:
                     o.record.meta.setdefault("scores", {})["instruction_lang"] = round(p, 4)
-                o = Outcome.drop(o.record, *why) if why else Outcome.keep(to_chat(o.record))
+                o = Outcome.drop(o.record, *why) if why else Outcome.keep(paired_record(o.record))
                 if o.kind == "keep" and self.contamination is not None:
                     [o] = self.contamination.process([o.record])
             out.append(o)
         return out
 
 
-def to_chat(rec: Record) -> Record:
+def paired_record(rec: Record) -> Record:
     f = rec.fields
     meta = {**rec.meta, "instruction_en": f["instruction_en"], "fragment_en": f.get("fragment_en")}
     messages = [{"role": "user", "content": f["instruction"]}, {"role": "assistant", "content": f["fragment"]}]

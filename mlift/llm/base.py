@@ -29,7 +29,7 @@ class Request:
 
 
 # Failures carry their category in the error text, because every stage copies a completion's error into the
-# quarantine detail: the runner reads it back from there (mlift/runner.py) without each stage knowing about it.
+# quarantine detail: the runner reads it back from there (mlift/runner/stage.py) without each stage knowing about it.
 TRANSIENT = "[transient]"  # connection, timeout, 429, 5xx, an exception in the backend: worth retrying on a rerun
 PROMPT_TOO_LONG = "prompt_too_long"  # longer than the model's context: never sent, quarantined for good
 

@@ -7,7 +7,7 @@ left for `vllm run-batch -i <file> -o <results>` (`runner: vllm_run_batch`, e.g.
 file once: it polls its batch (downloading the output once completed) or finds the results file, and serves every
 answered request from it, so the stage completes with what a direct run would have written.
 
-Rules for pending records (mlift/pending.py): a request waiting for its batch counts no attempt (`waiting_error`), so
+Rules for pending records (mlift/runner/pending.py): a request waiting for its batch counts no attempt (`waiting_error`), so
 a batch that takes ten reruns to finish quarantines nothing; a line that came back failed (or is missing: a batch that failed, expired or was cancelled) counts one attempt and
 is written to the next file, so a request that never succeeds is quarantined after max_attempts.
 

@@ -9,7 +9,8 @@ completion markers), `scripts` (rendering slurm/job.sbatch), and two executors o
 from mlift.sweep.graph import expand
 from mlift.sweep.jobs import MARKER, Job
 from mlift.sweep.local import run_local
-from mlift.sweep.schema import DATA_COMMANDS, SlurmOpts, SweepRecipe, load_sweep
+from mlift.sweep.rehearsal import load_sweep
+from mlift.sweep.schema import DATA_COMMANDS, SlurmOpts, SweepRecipe
 from mlift.sweep.scripts import render, write_manifest, write_scripts
 from mlift.sweep.slurm import submit, wait
 from mlift.sweep.sources import data_sources

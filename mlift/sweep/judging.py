@@ -8,16 +8,11 @@ after all judge jobs (a table and a figure of the per-language scores against P)
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from mlift.recipe import RecipeError
 from mlift.sweep.jobs import Job, file_digest, named_inputs
-
-
-def _cmd(*parts: str) -> str:
-    import shlex
-
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
@@ -27,8 +22,8 @@ def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
     train_out = g.out / "train" / r.run
     out = g.out / "answers" / r.run
     model_args = ["--model", base_model, "--adapter", str(train_out)] if lora else ["--model", str(train_out)]
-    cmd = _cmd("mlift", "answer", *model_args, "--instructions", cfg.answer.instructions, "--out", str(out),
-               "--seed", str(r.seed), *cfg.answer.args, "--no-progress")
+    cmd = shlex.join(["mlift", "answer", *model_args, "--instructions", cfg.answer.instructions, "--out", str(out),
+               "--seed", str(r.seed), *cfg.answer.args, "--no-progress"])
     job = Job(f"answer-{r.tag}", "answer", cmd, str(out), deps=[train], resources=cfg.answer.resources.model_dump(),
               label=r.arm, seed=r.seed, model=r.model.name, inputs=_instruction_digests(cfg.answer.instructions))
     g.add(job)
@@ -37,7 +32,7 @@ def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
 
 def _instruction_digests(source: str) -> list[str]:
     """An edited eval set reruns the answers (and, through the parents' hashes, the judges)."""
-    from mlift.answer import instruction_files
+    from mlift.judge.answer import instruction_files
 
     try:
         return [file_digest(f) for f in instruction_files(source)]
@@ -75,13 +70,13 @@ def judge_jobs(g, answers: list[tuple[object, Job]], suffix: str) -> list[Job]:
         sets = [*spec.set, f"output_dir={out}", f"seed={ans.seed}",
                 "model_a=" + json.dumps({"path": str(Path(ans.out, "answers.jsonl")), "name": ans.label}),
                 "reference_by_lang=" + json.dumps(ref_files, sort_keys=True)]
-        from mlift.judge import JudgeRecipe
+        from mlift.judge.pairwise import JudgeRecipe
 
         if g.validate and not jobs:  # the judge recipe with the sweep's overrides, before anything is submitted
             from mlift.recipe import load_recipe
 
             load_recipe(spec.recipe, JudgeRecipe, sets)
-        cmd = _cmd("mlift", "judge", spec.recipe, *sum((["--set", s] for s in sets), []), "--no-progress")
+        cmd = shlex.join(["mlift", "judge", spec.recipe, *sum((["--set", s] for s in sets), []), "--no-progress"])
         job = Job(f"judge-{r.tag}", "judge", cmd, str(out),  # type: ignore[attr-defined]
                   deps=[ans.name, *sorted({j.name for j in ref_jobs.values()})], resources=spec.resources.model_dump(),
                   label=ans.label, seed=ans.seed, model=ans.model,
@@ -97,7 +92,7 @@ def judge_report_job(g, model, judges: list[Job]) -> None:
         return
     many = len(cfg.models) > 1
     out = g.out / "report" / (model.name if many else "") / "judge"
-    cmd = _cmd("mlift", "judge-report", *(f"{j.label}@{j.seed}={j.out}" for j in judges), "--out", str(out))
+    cmd = shlex.join(["mlift", "judge-report", *(f"{j.label}@{j.seed}={j.out}" for j in judges), "--out", str(out)])
     g.add(Job(f"judge-report-{model.name}" if many else "judge-report", "report", cmd, str(out),
               deps=[j.name for j in judges], resources=cfg.report.resources.model_dump(), model=model.name))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlift.recipe import Recipe, RecipeError
-from mlift.sweep.schema import SweepRecipe
+from mlift.sweep.schema import SweepRecipe, grid_points, point_label
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -80,9 +80,7 @@ HUB_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLI
 
 
 def _labels(cfg: SweepRecipe) -> list[str]:
-    from mlift.sweep.graph import _grid, point_label
-
-    return [point_label(d.name, d.label, p) if p else d.name for d in cfg.datasets for p in _grid(d.grid)]
+    return [point_label(d.name, d.label, p) if p else d.name for d in cfg.datasets for p in grid_points(d.grid)]
 
 
 def check_shape(source: str, real: SweepRecipe, mini: SweepRecipe) -> None:
@@ -125,3 +123,14 @@ def load_rehearsal(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
     mini.path = Path(path)
     check_shape(str(path), real.cfg, mini.cfg)
     return mini
+
+
+def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+               rehearse: bool = False, hub_endpoint: str | None = None) -> Recipe[SweepRecipe]:
+    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py),
+    with `hub_endpoint`: the twin that reads the sweep's hub datasets from that Hugging Face endpoint."""
+    from mlift.recipe import load_recipe
+
+    if rehearse:
+        return load_rehearsal(path, overrides, hub_endpoint=hub_endpoint)
+    return load_recipe(path, SweepRecipe, overrides)

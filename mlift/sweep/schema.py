@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from mlift.recipe import Recipe, Schema
+from mlift.recipe import Schema
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class DataCommand:
 # The one table of data commands: `mlift <command> RECIPE`; validated before anything is submitted.
 DATA_COMMANDS: dict[str, DataCommand] = {
     "generate": DataCommand("mlift.generate.config:GenerateRecipe", steps="mlift.generate.config:STEP_KINDS"),
-    "mix": DataCommand("mlift.mix:MixRecipe"),
+    "mix": DataCommand("mlift.data.mix:MixRecipe"),
     "baseline translated-alpaca": DataCommand("mlift.baselines.translated_alpaca:TranslatedAlpacaRecipe"),
     "baseline templated": DataCommand("mlift.baselines.templated:TemplatedRecipe"),
     "baseline sphinx": DataCommand("mlift.baselines.sphinx:SphinxRecipe"),
@@ -182,14 +182,15 @@ class SweepRecipe(Schema):
         return value
 
 
-def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-               rehearse: bool = False, hub_endpoint: str | None = None) -> Recipe[SweepRecipe]:
-    """The sweep recipe; `rehearse`: its miniature twin from its `rehearsal:` section (mlift/sweep/rehearsal.py),
-    with `hub_endpoint`: the twin that reads the sweep's hub datasets from that Hugging Face endpoint."""
-    from mlift.recipe import load_recipe
+def grid_points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))] or [{}]
 
-    if rehearse:
-        from mlift.sweep.rehearsal import load_rehearsal
 
-        return load_rehearsal(path, overrides, hub_endpoint=hub_endpoint)
-    return load_recipe(path, SweepRecipe, overrides)
+def point_label(base: str, fmt: str | None, point: dict[str, Any]) -> str:
+    short = {k.rsplit(".", 1)[-1]: v for k, v in point.items()}
+    if fmt:
+        label = fmt.format(**short)
+    else:
+        label = "-".join([base, *(f"{k}{v}" for k, v in short.items())])
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", label)

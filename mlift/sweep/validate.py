@@ -91,35 +91,3 @@ def check_labels(sweep: Path | None, name: str, baseline: str | None, report_arg
         elif row["ours"] in labels and row.get("baseline") and row["baseline"] not in labels:
             warn(f"mlift sweep: warning: {sweep}: {where}: baseline {row['baseline']!r} is not an arm of this sweep "
                  f"(labels: {sorted(labels)}); the report will not show this published figure")
-
-
-def check_command_args(sweep: Path | None, key: str, command: str, args: list[str], suite: str | None = None) -> None:
-    """A sweep's extra flags for `mlift answer` / `mlift eval` (answer.args, eval.args), parsed by the command's own
-    parser and checked as the job will check them, so a `--batch-size 0` fails here, not on the cluster."""
-    import contextlib
-    import io
-
-    from mlift.cli import build_parser
-
-    placeholders = {"answer": ["--model", "m", "--out", "o"], "eval": ["--model", "m", "--out", "o",
-                                                                     "--suite", suite or "s"]}[command]
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            ns = build_parser().parse_args([command, *placeholders, *args])
-    except SystemExit:
-        why = err.getvalue().strip().splitlines()[-1:] or ["not accepted"]
-        raise RecipeError(f"{sweep}: {key}: {args}: {why[0]}") from None
-    try:
-        if command == "answer":
-            from mlift.commands.answer import check_values
-
-            check_values(ns)
-        else:
-            from mlift.commands.eval import suite_overrides
-            from mlift.evaluate import EvalSuite
-            from mlift.recipe import load_recipe
-
-            load_recipe(suite, EvalSuite, suite_overrides(ns))
-    except RecipeError as exc:
-        raise RecipeError(f"{sweep}: {key}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Comparison tables, averages, statistics, references, the judge report and the HTML page."""
