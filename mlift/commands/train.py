@@ -65,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
 def module_main(argv: list[str] | None = None) -> int:
     from mlift.recipe import RecipeError
 
-    parser = argparse.ArgumentParser(prog="python -m mlift.train", description=__doc__.splitlines()[0].strip('`'))
+    parser = argparse.ArgumentParser(prog="python -m mlift.train", description="TRL SFT (LoRA or full) on a mix of "
+                                     "datasets: what `mlift train RECIPE` runs, for accelerate launch and sbatch")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
