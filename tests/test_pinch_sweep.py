@@ -156,3 +156,19 @@ def test_pinch_rehearsal_on_real_slurm(shared_dir: Path, tmp_path: Path) -> None
     state = json.loads((out / "sweep_state.json").read_text())["jobs"]
     judge = state["judge-pinch-P50-seed1"]
     assert state["answer-pinch-P50-seed1"]["id"] in judge["deps"] and state["answer-mono-heb_Hebr-seed1"]["id"] in judge["deps"]
+
+
+@pytest.mark.parametrize("rehearse", [False, True])
+def test_the_mixes_read_the_pool_of_this_sweeps_output_dir(rehearse: bool, tmp_path: Path) -> None:
+    """`{output_dir}` in a dataset's set: follows --set output_dir (a hard-coded runs/... path left the mixes reading
+    a pool that was never built there)."""
+    from mlift.sweep import load_sweep
+    from mlift.sweep.graph import expand
+
+    out = tmp_path / "elsewhere"
+    jobs = expand(load_sweep(PINCH, [f"output_dir={out}"], rehearse=rehearse), validate=False)
+    mixes = [j for j in jobs if j.kind == "data" and j.label != "pool"]
+    assert len(mixes) == 12 + 3 + 12
+    for j in mixes:
+        assert f"path={out.resolve()}/data/pool" in j.command and "{output_dir}" not in j.command, j.command
+    assert any(j.out == str(out.resolve() / "data" / "pool") for j in jobs)

@@ -85,6 +85,12 @@ def _validate_dataset(g: Graph, spec: DatasetSpec, label: str, overrides: list[s
         check_mix_languages(g.recipe.path, label, cfg, {a: g.loaded[a] for a in spec.after if a in g.loaded})
 
 
+def in_sweep(out: Path, sets: list[str]) -> list[str]:
+    """`{output_dir}` in a `set:` value is the sweep's output directory (resolved), so a path to an earlier dataset
+    ({output_dir}/data/pool) follows `--set output_dir=...` and the rehearsal's own output_dir."""
+    return [s.replace("{output_dir}", str(out)) for s in sets]
+
+
 def phases(command: str) -> list[tuple[bool, list[str]]]:
     """The command's steps cut at its global steps: [(is_global, steps)], e.g. generate ->
     [(F, [fragments]), (T, [dedup]), (F, [to_english, instruct, score]), (T, [select]), (F, [to_target])];
@@ -114,7 +120,7 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
             raise RecipeError(f"{g.recipe.path}: dataset {spec.name}: after {name!r}: not a built dataset listed "
                               f"earlier (known: {sorted(g.built)})")
     after = [g.built[name] for name in spec.after]
-    sets = [*spec.set, *assignments(point), f"output_dir={data_out}"]
+    sets = [*in_sweep(g.out, spec.set), *assignments(point), f"output_dir={data_out}"]
     if g.validate:
         _validate_dataset(g, spec, label, sets)
     base = ["mlift", *spec.command.split(), spec.recipe, *_sets(sets), "--no-progress"]  # type: ignore[union-attr]
@@ -177,7 +183,8 @@ def train_model(cfg: SweepRecipe, model: ModelSpec, point: dict[str, Any], valid
 
     from mlift.recipe import apply_override, parse_override
 
-    overrides = [*cfg.train.set, *model.set, *assignments(point)]
+    out = Path(cfg.output_dir).resolve()
+    overrides = [*in_sweep(out, cfg.train.set), *in_sweep(out, model.set), *assignments(point)]
     if validate:
         from mlift.train.sft import load_train_recipe
 
@@ -223,7 +230,7 @@ def _train_files(cfg: SweepRecipe) -> list[str]:
 def train_job(g: Graph, r: Run, arm: Arm) -> str:
     cfg = g.cfg
     train_out = g.out / "train" / r.run
-    train_sets = [*cfg.train.set, *r.model.set, *assignments(r.point), f"output_dir={train_out}", f"seed={r.seed}",
+    train_sets = [*in_sweep(g.out, cfg.train.set), *in_sweep(g.out, r.model.set), *assignments(r.point), f"output_dir={train_out}", f"seed={r.seed}",
                   *wandb_sets(cfg)]
     cmd = " ".join([shlex.join([*shlex.split(cfg.train.launcher), cfg.train.recipe, *_sets(train_sets)]), *arm.data_flags,
                     "--resume --no-progress"])

@@ -86,7 +86,8 @@ class DatasetSpec(Schema):
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     command: str | None = Field(None, description=f"one of {sorted(DATA_COMMANDS)}; null with `path`")
     recipe: str | None = None
-    set: list[str] = Field(default_factory=list, description="--set overrides of the dataset recipe")
+    set: list[str] = Field(default_factory=list, description="--set overrides of the dataset recipe; {output_dir} is "
+                           "the sweep's output_dir, e.g. mixture.source.path={output_dir}/data/pool")
     shards: int = Field(1, ge=1, description="array tasks (`--shard i/N`); >1 adds a finalize job")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="override axes, e.g. mixture.percent: [0, 1]")
     label: str | None = Field(None, description="label per grid point, e.g. 'pinch-P{percent}' (last key segment)")
