@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,33 +91,37 @@ def _pip_download(name: str, version: str, dest: Path) -> Path:
     return found[0]
 
 
-def llama_cpp_file(member: str, root: Path) -> Path:
-    """A file of vendor/llama.cpp from the llama-cpp-python sdist (extracted once)."""
-    out = root / "src" / "llama.cpp" / member
-    if out.is_file():
-        return out
-    sdist = _pip_download(*LLAMA_CPP, root / "src")
-    with tarfile.open(sdist) as tar:
-        name = f"llama_cpp_python-{LLAMA_CPP[1]}/vendor/llama.cpp/{member}"
-        data = tar.extractfile(name)
-        if data is None:
-            raise Unavailable(f"{sdist.name} has no {name}")
+def _extracted(out: Path, read: Callable[[], bytes]) -> Path:
+    """`out`, written once from `read()` (through a temp file, so an interrupted extraction never counts)."""
+    if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(out.suffix + ".part")
-        tmp.write_bytes(data.read())
+        tmp.write_bytes(read())
         tmp.replace(out)
     return out
 
 
+def llama_cpp_file(member: str, root: Path) -> Path:
+    """A file of vendor/llama.cpp from the llama-cpp-python sdist."""
+    def read() -> bytes:
+        sdist = _pip_download(*LLAMA_CPP, root / "src")
+        name = f"llama_cpp_python-{LLAMA_CPP[1]}/vendor/llama.cpp/{member}"
+        with tarfile.open(sdist) as tar:
+            data = tar.extractfile(name)
+            if data is None:
+                raise Unavailable(f"{sdist.name} has no {name}")
+            return data.read()
+
+    return _extracted(root / "src" / "llama.cpp" / member, read)
+
+
 def mistral_common_file(name: str, root: Path) -> Path:
-    out = root / "src" / "mistral-common" / name
-    if out.is_file():
-        return out
-    wheel = _pip_download(*MISTRAL_COMMON, root / "src")
-    with zipfile.ZipFile(wheel) as zf:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(zf.read(f"mistral_common/data/{name}"))
-    return out
+    """A data file of the mistral-common wheel."""
+    def read() -> bytes:
+        with zipfile.ZipFile(_pip_download(*MISTRAL_COMMON, root / "src")) as zf:
+            return zf.read(f"mistral_common/data/{name}")
+
+    return _extracted(root / "src" / "mistral-common" / name, read)
 
 
 def llama_cpp_test_template(name: str, root: Path) -> str:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlift.recipe import Recipe, RecipeError
+from mlift.recipe import Recipe, RecipeError, load_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,28 +112,24 @@ def check_command_args(sweep: Path | str | None, key: str, command: str, args: l
     from mlift.commands import answer as answer_command
     from mlift.commands import eval as eval_command
 
-    placeholders = {"answer": ["--model", "m", "--out", "o"], "eval": ["--model", "m", "--out", "o",
-                                                                     "--suite", suite or "s"]}[command]
+    module = {"answer": answer_command, "eval": eval_command}[command]
+    placeholders = ["--model", "m", "--out", "o", *(["--suite", suite or "s"] if command == "eval" else [])]
+    parser = argparse.ArgumentParser(prog=f"mlift {command}")
+    module.add_arguments(parser)
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            parser = argparse.ArgumentParser(prog=f"mlift {command}")
-            {"answer": answer_command, "eval": eval_command}[command].add_arguments(parser)
             ns = parser.parse_args([*placeholders, *args])
     except SystemExit:
         why = err.getvalue().strip().splitlines()[-1:] or ["not accepted"]
         raise RecipeError(f"{sweep}: {key}: {args}: {why[0]}") from None
     try:
         if command == "answer":
-            from mlift.commands.answer import check_values
-
-            check_values(ns)
+            answer_command.check_values(ns)
         else:
-            from mlift.commands.eval import suite_overrides
-            from mlift.eval.run import EvalSuite
-            from mlift.recipe import load_recipe
+            from mlift.eval.suite import EvalSuite
 
-            load_recipe(suite, EvalSuite, suite_overrides(ns))
+            load_recipe(suite, EvalSuite, eval_command.suite_overrides(ns))
     except RecipeError as exc:
         raise RecipeError(f"{sweep}: {key}: {exc}") from None
 

@@ -12,6 +12,10 @@ from mlift.eval.suite import FloresTask
 from mlift.languages import Language, get_language
 
 FLORES_PROMPT = "Translate from {src} to {tgt}.\n{src}: {{{{src}}}}\n{tgt}:"
+FLORES_PLUS = "openlanguagedata/flores_plus"
+# FLORES+ renamed the Chinese subsets (FLORES-200 zho_* -> FLORES+ cmn_*); mlift keeps FLORES-200 codes as ids
+FLORES_PLUS_SUBSET = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant"}
+PIVOT = "eng_Latn"
 
 
 def flores_config(src: Language, tgt: Language, data: dict[str, Any], until: list[str], max_gen_toks: int,
@@ -93,16 +97,6 @@ def build_flores(cfg: FloresTask, lang: Language, tasks_dir: Path, data_dir: Pat
                                             settings["max_gen_toks"], {"source": source, "generation": settings}))
         specs.append(TaskSpec(name, "flores", lang.flores, direction=direction, source=source, generation=settings))
     return specs
-
-
-FLORES_PLUS = "openlanguagedata/flores_plus"
-
-
-# FLORES+ renamed the Chinese subsets (FLORES-200 zho_* -> FLORES+ cmn_*); mlift keeps FLORES-200 codes as ids
-FLORES_PLUS_SUBSET = {"zho_Hans": "cmn_Hans", "zho_Hant": "cmn_Hant"}
-
-
-PIVOT = "eng_Latn"
 
 
 def flores_subset(lang: Language) -> str:

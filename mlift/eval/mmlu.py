@@ -20,6 +20,10 @@ LETTERS = "ABCD"
 # lm-eval built-in task names per language (ISO 639-1 -> MMMLU locale slug)
 MMMLU_SLUGS = {"ar": "ar_xy", "bn": "bn_bd", "de": "de_de", "es": "es_la", "fr": "fr_fr", "hi": "hi_in", "id": "id_id",
                "it": "it_it", "ja": "ja_jp", "ko": "ko_kr", "pt": "pt_br", "sw": "sw_ke", "yo": "yo_ng", "zh": "zh_cn"}
+# lm-eval's own MMLU prompts (lm_eval/tasks/okapi/mmlu_multilingual/_default_yaml, global_mmlu/full/*/_*_template_yaml)
+OKAPI_PROMPT = "{{instruction.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
+GLOBAL_MMLU_PROMPT = "{{question.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
+HENDRYCKS_PROMPT = "{{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
 
 
 def read_okapi(path: Path) -> list[dict]:
@@ -128,16 +132,6 @@ def build_mmlu(cfg: MMLUTask, lang: Language, tasks_dir: Path, data_dir: Path | 
     data = data_files(name, evaluated(test, fewshot, first, pooled), fewshot)
     write_task(tasks_dir, mmlu_config(cfg.format, lang, data, {"source": source}))
     return TaskSpec(name, "mmlu", lang.flores, source=source)
-
-
-# lm-eval's own MMLU prompts (lm_eval/tasks/okapi/mmlu_multilingual/_default_yaml, global_mmlu/full/*/_*_template_yaml)
-OKAPI_PROMPT = "{{instruction.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
-
-
-GLOBAL_MMLU_PROMPT = "{{question.strip()}}\nA. {{option_a}}\nB. {{option_b}}\nC. {{option_c}}\nD. {{option_d}}\nAnswer:"
-
-
-HENDRYCKS_PROMPT = "{{question}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
 
 
 def mmlu_task_name(fmt: str, lang: Language) -> str:

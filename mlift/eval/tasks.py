@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mlift.eval.flores import build_flores
+from mlift.eval.mmlu import build_mmlu
 from mlift.eval.spec import UTILS, Generation, TaskSpec
 from mlift.eval.suite import FloresTask, MMLUTask, XLSumTask
 from mlift.eval.xlsum import build_xlsum
@@ -30,8 +31,6 @@ def build_tasks(tasks_dir: str | Path, langs: list[str], xlsum: XLSumTask | None
     `limit`/`num_fewshot`: the run's, so only the docs the run reads are materialised. A task the benchmark does not
     have for a language (XL-Sum has no German, MMMLU covers 14 languages) is skipped with a warning and appended to
     `skipped`, so the manifest says why a column is missing."""
-    from mlift.eval.mmlu import build_mmlu
-
     skipped = [] if skipped is None else skipped
 
     def skip(why: str) -> None:

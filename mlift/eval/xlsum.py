@@ -13,6 +13,7 @@ from mlift.eval.suite import XLSumTask
 from mlift.languages import Language, get_language
 
 XLSUM_PROMPT = "Summarize the following article in one sentence in {name}.\n\nArticle: {{{{text}}}}\n\nSummary:"
+XLSUM = "csebuetnlp/xlsum"
 
 
 def xlsum_config(lang: Language, data: dict[str, Any], until: list[str], max_gen_toks: int,
@@ -62,9 +63,6 @@ def build_xlsum(cfg: XLSumTask, lang: Language, tasks_dir: Path, data_dir: Path 
                           settings["max_gen_toks"], {"source": source, "generation": settings})
     write_task(tasks_dir, config)
     return TaskSpec(config["task"], "xlsum", lang.flores, source=source, generation=settings)
-
-
-XLSUM = "csebuetnlp/xlsum"
 
 
 def xlsum_hub_docs(dataset: Any, lang: str) -> Any:

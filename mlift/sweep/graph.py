@@ -129,7 +129,7 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
     inputs = [file_digest(spec.recipe), *named_inputs(g.out, schema, spec.recipe, sets)]
     common = {"resources": res, "label": label, "inputs": inputs, "root": str(data_out)}
     if spec.shards == 1:
-        return g.add(Job(f"data-{label}", "data", shlex.join([*base]), str(data_out), deps=after, **common))
+        return g.add(Job(f"data-{label}", "data", shlex.join(base), str(data_out), deps=after, **common))
     shard = f' --shard "$TASK/{spec.shards}"'
     chain = phases(spec.command) or [(False, [])]  # type: ignore[arg-type]
     deps = after
@@ -144,7 +144,7 @@ def data_jobs(g: Graph, spec: DatasetSpec, label: str, point: dict[str, Any]) ->
             job = Job(name, "data", shlex.join([*base, *flags]) + shard, str(data_out / "_sweep" / first), deps=deps,
                       array=spec.shards, **common)
         deps = [g.add(job)]
-    return g.add(Job(f"final-{label}", "finalize", shlex.join([*base]), str(data_out), deps=deps, **common))
+    return g.add(Job(f"final-{label}", "finalize", shlex.join(base), str(data_out), deps=deps, **common))
 
 
 def datasets(g: Graph) -> None:
@@ -183,8 +183,7 @@ def train_model(cfg: SweepRecipe, model: ModelSpec, point: dict[str, Any], valid
 
     from mlift.recipe import apply_override, parse_override
 
-    out = Path(cfg.output_dir).resolve()
-    overrides = [*in_sweep(out, cfg.train.set), *in_sweep(out, model.set), *assignments(point)]
+    overrides = [*in_sweep(Path(cfg.output_dir).resolve(), [*cfg.train.set, *model.set]), *assignments(point)]
     if validate:
         from mlift.train.sft import load_train_recipe
 
@@ -230,8 +229,8 @@ def _train_files(cfg: SweepRecipe) -> list[str]:
 def train_job(g: Graph, r: Run, arm: Arm) -> str:
     cfg = g.cfg
     train_out = g.out / "train" / r.run
-    train_sets = [*in_sweep(g.out, cfg.train.set), *in_sweep(g.out, r.model.set), *assignments(r.point), f"output_dir={train_out}", f"seed={r.seed}",
-                  *wandb_sets(cfg)]
+    train_sets = [*in_sweep(g.out, [*cfg.train.set, *r.model.set]), *assignments(r.point), f"output_dir={train_out}",
+                  f"seed={r.seed}", *wandb_sets(cfg)]
     cmd = " ".join([shlex.join([*shlex.split(cfg.train.launcher), cfg.train.recipe, *_sets(train_sets)]), *arm.data_flags,
                     "--resume --no-progress"])
     return g.add(Job(f"train-{r.tag}", "train", cmd, str(train_out), deps=[arm.data_job] if arm.data_job else [],
@@ -267,7 +266,7 @@ def report_job(g: Graph, model: ModelSpec, evals: list[Job]) -> str:
     many = len(cfg.models) > 1
     report_out = g.out / "report" / (model.name if many else "")
     cmd = shlex.join(["mlift", "report", *(f"{e.label}@{e.seed}={e.out}" for e in evals), "--out", str(report_out),
-               *(["--baseline", cfg.report.baseline] if cfg.report.baseline else []), *cfg.report.args])
+                      *(["--baseline", cfg.report.baseline] if cfg.report.baseline else []), *cfg.report.args])
     return g.add(Job(f"report-{model.name}" if many else "report", "report", cmd, str(report_out),
                      deps=[e.name for e in evals], resources=cfg.report.resources.model_dump(), model=model.name))
 
@@ -309,8 +308,9 @@ def expand(recipe: Recipe[SweepRecipe], validate: bool = True) -> list[Job]:
     datasets(g)
     models(g)
     if cfg.eval is not None and validate:
-        from mlift.eval.run import EvalSuite
+        from mlift.eval.suite import EvalSuite
         from mlift.recipe import load_recipe
+
         args = cfg.eval.args
         sets = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--set"]
         try:

@@ -23,7 +23,7 @@ def answer_job(g, r, train: str, base_model: str, lora: bool) -> Job:
     out = g.out / "answers" / r.run
     model_args = ["--model", base_model, "--adapter", str(train_out)] if lora else ["--model", str(train_out)]
     cmd = shlex.join(["mlift", "answer", *model_args, "--instructions", cfg.answer.instructions, "--out", str(out),
-               "--seed", str(r.seed), *cfg.answer.args, "--no-progress"])
+                      "--seed", str(r.seed), *cfg.answer.args, "--no-progress"])
     job = Job(f"answer-{r.tag}", "answer", cmd, str(out), deps=[train], resources=cfg.answer.resources.model_dump(),
               label=r.arm, seed=r.seed, model=r.model.name, inputs=_instruction_digests(cfg.answer.instructions))
     g.add(job)
