@@ -21,9 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 def cpu_accelerate_config(name: str, out: Path) -> Path:
-    """A shipped config made to run on CPU: use_cpu (not --cpu, which drops DeepSpeed), no bf16, 2 processes."""
+    """A shipped config made to run on CPU: use_cpu (not --cpu, which drops DeepSpeed), no bf16, 2 processes; FSDP
+    without meta-device loading (it materialises the weights on a GPU)."""
     cfg = yaml.safe_load((REPO / "recipes/accelerate" / name).read_text())
     cfg.update(use_cpu=True, mixed_precision="no", num_processes=2)
+    if cfg["distributed_type"] == "FSDP":
+        cfg["fsdp_config"]["fsdp_cpu_ram_efficient_loading"] = False
     path = out / f"cpu-{name}"
     path.write_text(yaml.safe_dump(cfg))
     return path

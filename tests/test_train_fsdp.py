@@ -11,21 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from test_train import base_recipe, make_mlift_dataset
-from test_train_distributed import env, losses, write_recipe
+from test_train_distributed import cpu_accelerate_config, env, losses, write_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def fsdp_cpu_config(out: Path) -> Path:
-    cfg = yaml.safe_load((REPO / "recipes/accelerate/fsdp.yaml").read_text())
-    cfg.update(use_cpu=True, mixed_precision="no", num_processes=2)
-    cfg["fsdp_config"]["fsdp_cpu_ram_efficient_loading"] = False  # meta-device loading materialises on a GPU
-    path = out / "cpu-fsdp.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 @pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
@@ -38,7 +28,7 @@ def test_fsdp_on_cpu_trains_sharded_and_saves_whole(lora, stories260k, tmp_path)
     sft = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2, "save_total_limit": None}
     runs = {}
     for name, launcher, per_device in (("fsdp", ["-m", "accelerate.commands.launch", "--config_file",
-                                                 str(fsdp_cpu_config(tmp_path))], 4), ("single", [], 8)):
+                                                 str(cpu_accelerate_config("fsdp.yaml", tmp_path))], 4), ("single", [], 8)):
         out = tmp_path / name
         recipe = base_recipe(stories260k, data, out, per_device_train_batch_size=per_device, **sft)
         if not lora:
